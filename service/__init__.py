@@ -1,0 +1,1 @@
+"""The trex node: advisories, access policy, screening and the HTTP API."""

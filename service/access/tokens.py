@@ -1,0 +1,71 @@
+"""Bearer tokens: ``trex_<id>_<secret>``, random, shown once, kept only as a hash.
+
+The id part finds the row; the secret's SHA-256 is then compared in constant time, so a
+lookup never depends on how much of a guessed secret is right.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.access.models import ApiToken, User
+from service.access.principal import Principal, principal_for
+from service.errors import NotAuthenticated
+
+TOKEN_PREFIX = "trex_"  # noqa: S105  a prefix, not a secret
+_ID_BYTES = 8
+_SECRET_BYTES = 32
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Hashing a random string lets a failed lookup cost the same as a found one.
+_DUMMY_HASH = hashlib.sha256(b"trex-no-such-token").hexdigest()
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_token(session: Session, *, user: User, now: datetime, ttl: timedelta) -> str:
+    """Create a token for ``user`` and return its text; only its hash is stored."""
+    token_id = secrets.token_hex(_ID_BYTES)
+    secret = secrets.token_urlsafe(_SECRET_BYTES)
+    session.add(
+        ApiToken(
+            id=token_id,
+            user_id=user.id,
+            secret_hash=_hash_secret(secret),
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    session.flush()
+    return f"{TOKEN_PREFIX}{token_id}_{secret}"
+
+
+def _split(raw: str) -> tuple[str, str]:
+    if not raw.startswith(TOKEN_PREFIX):
+        raise NotAuthenticated("The bearer token is not a trex token.")
+    token_id, sep, secret = raw[len(TOKEN_PREFIX) :].partition("_")
+    if not sep or len(token_id) != 2 * _ID_BYTES or not secret:
+        raise NotAuthenticated("The bearer token is malformed.")
+    return token_id, secret
+
+
+def authenticate(session: Session, raw: str, *, now: datetime) -> Principal:
+    """The principal behind a bearer token, or ``NotAuthenticated`` for any bad token."""
+    token_id, secret = _split(raw)
+    token = session.scalars(select(ApiToken).where(ApiToken.id == token_id)).one_or_none()
+    stored_hash = token.secret_hash if token is not None else _DUMMY_HASH
+    matches = hmac.compare_digest(stored_hash, _hash_secret(secret))
+    if token is None or not matches:
+        raise NotAuthenticated("The bearer token is not valid.")
+    if token.revoked_at is not None or token.expires_at <= now:
+        raise NotAuthenticated("The bearer token has expired or been revoked.")
+    if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
+        token.last_used_at = now
+    return principal_for(token.user)

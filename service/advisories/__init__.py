@@ -1,0 +1,1 @@
+"""Partner-risk advisories: immutable revisions and the current state of each advisory."""

@@ -1,0 +1,389 @@
+"""Advisory use cases: create, change, withdraw, read, history and list.
+
+Each function takes the session and the principal as keyword arguments and only flushes: the
+caller (one HTTP request, one CLI command) owns the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, Select, delete, select, update
+from sqlalchemy.orm import Session
+
+from federation.canonical import canonical_text
+from service.access.models import Org
+from service.access.policy import AdvisoryFacts, can_read, check_can_write, visible_clause
+from service.access.principal import Principal
+from service.advisories.cursor import decode_cursor, encode_cursor
+from service.advisories.models import (
+    Advisory,
+    AdvisoryAudience,
+    AdvisoryCategory,
+    AdvisoryRevision,
+    ChangeCounter,
+)
+from service.advisories.schemas import (
+    TLP_NEEDING_AUDIENCE,
+    AdvisoryContent,
+    AdvisoryCreate,
+    AdvisoryUpdate,
+    AdvisoryWithdraw,
+    ListFilters,
+)
+from service.errors import Conflict, FieldError, InvalidInput, NotFound
+
+CHANGE_SEQUENCE = "revisions"
+MAX_PAGE = 500
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``, as every timestamp in a document is written."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def allocate_sequence(session: Session, count: int = 1) -> int:
+    """Reserve ``count`` change-sequence numbers and return the highest.
+
+    Writers call this first: the row lock it takes serialises writers on PostgreSQL and
+    takes SQLite's write lock before anything is read, so no two writes interleave.
+    """
+    return session.execute(
+        update(ChangeCounter)
+        .where(ChangeCounter.name == CHANGE_SEQUENCE)
+        .values(value=ChangeCounter.value + count)
+        .returning(ChangeCounter.value)
+    ).scalar_one()
+
+
+@dataclass(frozen=True)
+class NewRevision:
+    """A revision ready to store: its document and where it comes from."""
+
+    document: dict[str, Any]
+    contributor_org_id: str | None
+    author_user_id: str | None
+
+
+def _search_text(document: dict[str, Any]) -> str:
+    subject = document["subject"]
+    parts = [subject["name"], *(n["value"] for n in subject.get("names", []))]
+    parts.extend(str(v) for v in subject.get("identifiers", {}).values())
+    return "\n".join(parts).casefold()
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def store_revision(
+    session: Session, new: NewRevision, *, seq: int, head: Advisory | None, now: datetime
+) -> Advisory:
+    """Write one revision and bring the advisory's current-state row up to date."""
+    doc = new.document
+    if head is None:
+        head = Advisory(id=doc["id"], origin=doc["origin"], created_at=now)
+        session.add(head)
+    head.revision = doc["revision"]
+    head.status = doc["status"]
+    head.tier = doc["tier"]
+    head.tlp = doc["tlp"]
+    head.country = doc["subject"]["country"]
+    head.risk = doc["risk"]
+    head.subject_name = doc["subject"]["name"]
+    head.search_text = _search_text(doc)
+    head.contributor_org = doc["contributor_org"]
+    head.contributor_org_id = new.contributor_org_id
+    head.current_seq = seq
+    head.updated_at = _parse_time(doc["updated_at"]) or now
+    head.published_at = _parse_time(doc.get("published_at"))
+    session.flush()
+    session.add(
+        AdvisoryRevision(
+            seq=seq,
+            advisory_pk=head.pk,
+            revision=doc["revision"],
+            status=doc["status"],
+            tier=doc["tier"],
+            tlp=doc["tlp"],
+            document=canonical_text(doc),
+            author_user_id=new.author_user_id,
+            created_at=now,
+        )
+    )
+    session.execute(delete(AdvisoryAudience).where(AdvisoryAudience.advisory_pk == head.pk))
+    session.execute(delete(AdvisoryCategory).where(AdvisoryCategory.advisory_pk == head.pk))
+    session.add_all(AdvisoryAudience(advisory_pk=head.pk, org_id=o) for o in set(doc["audience"]))
+    session.add_all(
+        AdvisoryCategory(advisory_pk=head.pk, category=c) for c in set(doc["categories"])
+    )
+    session.flush()
+    return head
+
+
+def _check_coherent(session: Session, content: AdvisoryContent) -> None:
+    """Rules across fields, checked on the full content after a change is merged."""
+    if content.tlp in TLP_NEEDING_AUDIENCE and not content.audience:
+        raise InvalidInput.for_field("audience", f"TLP {content.tlp} needs at least one org id")
+    if content.valid_from and content.review_by and content.review_by < content.valid_from:
+        raise InvalidInput.for_field("review_by", "must not be before valid_from")
+    if content.audience:
+        known = set(session.scalars(select(Org.id).where(Org.id.in_(content.audience))))
+        unknown = [org for org in content.audience if org not in known]
+        if unknown:
+            raise InvalidInput.for_field("audience", f"unknown org id(s): {', '.join(unknown)}")
+
+
+def _content_document(content: AdvisoryContent, status: str) -> dict[str, Any]:
+    document = content.model_dump(mode="json")
+    document["status"] = status
+    return document
+
+
+def create_advisory(
+    session: Session,
+    *,
+    principal: Principal,
+    node_id: str,
+    advisory_in: AdvisoryCreate,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new advisory at revision 1, contributed by the principal's org."""
+    seq = allocate_sequence(session)
+    check_can_write(principal, tier=advisory_in.tier, contributor_org_id=principal.org_id)
+    _check_coherent(session, advisory_in)
+    stamp = format_timestamp(now)
+    document = _content_document(advisory_in, advisory_in.status)
+    document.update(
+        id=str(uuid.uuid4()),
+        origin=node_id,
+        revision=1,
+        contributor_org=principal.org_name,
+        published_at=stamp if advisory_in.status == "published" else None,
+        updated_at=stamp,
+    )
+    new = NewRevision(document, principal.org_id, principal.user_id)
+    store_revision(session, new, seq=seq, head=None, now=now)
+    return document
+
+
+def _head_for_change(
+    session: Session, *, principal: Principal, advisory_id: str, base_revision: int, today: date
+) -> tuple[Advisory, dict[str, Any]]:
+    head = session.scalars(select(Advisory).where(Advisory.id == advisory_id)).one_or_none()
+    if head is None or not can_read(principal, _head_facts(session, head), today=today):
+        raise NotFound(f"No advisory {advisory_id}.")
+    document = json.loads(_current_document(session, head))
+    check_can_write(principal, tier=head.tier, contributor_org_id=head.contributor_org_id)
+    if base_revision != head.revision:
+        raise Conflict(
+            f"The advisory is at revision {head.revision}; the change was based on "
+            f"revision {base_revision}. Reload it and apply the change again.",
+            errors=(FieldError("base_revision", f"stale: current revision is {head.revision}"),),
+        )
+    return head, document
+
+
+def update_advisory(
+    session: Session,
+    *,
+    principal: Principal,
+    node_id: str,
+    advisory_id: str,
+    changes_in: AdvisoryUpdate,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new revision with the given fields changed; refused if based on a stale revision."""
+    seq = allocate_sequence(session)
+    head, current = _head_for_change(
+        session,
+        principal=principal,
+        advisory_id=advisory_id,
+        base_revision=changes_in.base_revision,
+        today=now.date(),
+    )
+    if head.origin != node_id:
+        raise Conflict("Only the origin node may revise this advisory.")
+    if head.status == "withdrawn":
+        raise Conflict("A withdrawn advisory cannot be changed.")
+    changes = changes_in.changes()
+    status = changes.pop("status", None) or head.status
+    if head.status == "published" and status == "draft":
+        raise InvalidInput.for_field("status", "a published advisory cannot return to draft")
+    merged = {k: v for k, v in current.items() if k in AdvisoryContent.model_fields}
+    merged.update(changes)
+    try:
+        content = AdvisoryContent.model_validate(merged)
+    except ValidationError as exc:
+        raise InvalidInput(
+            "The change leaves the advisory invalid.",
+            errors=tuple(
+                FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()
+            ),
+        ) from exc
+    check_can_write(principal, tier=content.tier, contributor_org_id=head.contributor_org_id)
+    _check_coherent(session, content)
+    stamp = format_timestamp(now)
+    document = _content_document(content, status)
+    document.update(
+        id=head.id,
+        origin=head.origin,
+        revision=head.revision + 1,
+        contributor_org=current["contributor_org"],
+        published_at=current.get("published_at") or (stamp if status == "published" else None),
+        updated_at=stamp,
+    )
+    new = NewRevision(document, head.contributor_org_id, principal.user_id)
+    store_revision(session, new, seq=seq, head=head, now=now)
+    return document
+
+
+def withdraw_advisory(
+    session: Session,
+    *,
+    principal: Principal,
+    node_id: str,
+    advisory_id: str,
+    withdraw_in: AdvisoryWithdraw,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new revision with status ``withdrawn`` and the reason; the history stays readable."""
+    seq = allocate_sequence(session)
+    head, current = _head_for_change(
+        session,
+        principal=principal,
+        advisory_id=advisory_id,
+        base_revision=withdraw_in.base_revision,
+        today=now.date(),
+    )
+    if head.origin != node_id:
+        raise Conflict("Only the origin node may withdraw this advisory.")
+    if head.status == "withdrawn":
+        raise Conflict("The advisory is already withdrawn.")
+    document = dict(current)
+    document.update(
+        revision=head.revision + 1,
+        status="withdrawn",
+        withdrawal_reason=withdraw_in.reason,
+        updated_at=format_timestamp(now),
+    )
+    new = NewRevision(document, head.contributor_org_id, principal.user_id)
+    store_revision(session, new, seq=seq, head=head, now=now)
+    return document
+
+
+def _head_facts(session: Session, head: Advisory) -> AdvisoryFacts:
+    audience = frozenset(
+        session.scalars(
+            select(AdvisoryAudience.org_id).where(AdvisoryAudience.advisory_pk == head.pk)
+        )
+    )
+    return AdvisoryFacts(head.status, head.tier, head.tlp, head.contributor_org_id, audience)
+
+
+def _current_document(session: Session, head: Advisory) -> str:
+    return session.scalars(
+        select(AdvisoryRevision.document).where(AdvisoryRevision.seq == head.current_seq)
+    ).one()
+
+
+def get_advisory(session: Session, *, principal: Principal, advisory_id: str, today: date) -> str:
+    """The latest revision's JSON text, or ``NotFound`` when absent or invisible."""
+    head = session.scalars(select(Advisory).where(Advisory.id == advisory_id)).one_or_none()
+    if head is None or not can_read(principal, _head_facts(session, head), today=today):
+        raise NotFound(f"No advisory {advisory_id}.")
+    return _current_document(session, head)
+
+
+def list_revisions(
+    session: Session, *, principal: Principal, advisory_id: str, today: date
+) -> list[str]:
+    """Every revision the principal may see, oldest first; ``NotFound`` when it sees none."""
+    head = session.scalars(select(Advisory).where(Advisory.id == advisory_id)).one_or_none()
+    if head is None or not can_read(principal, _head_facts(session, head), today=today):
+        raise NotFound(f"No advisory {advisory_id}.")
+    documents = session.scalars(
+        select(AdvisoryRevision.document)
+        .where(AdvisoryRevision.advisory_pk == head.pk)
+        .order_by(AdvisoryRevision.revision)
+    ).all()
+    visible = []
+    for text in documents:
+        doc = json.loads(text)
+        facts = AdvisoryFacts(
+            doc["status"],
+            doc["tier"],
+            doc["tlp"],
+            head.contributor_org_id,
+            frozenset(doc.get("audience", [])),
+        )
+        if can_read(principal, facts, today=today):
+            visible.append(text)
+    return visible
+
+
+def _filter_clauses(filters: ListFilters) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if filters.status != "all":
+        clauses.append(Advisory.status == filters.status)
+    if filters.country:
+        clauses.append(Advisory.country == filters.country)
+    if filters.risk:
+        clauses.append(Advisory.risk == filters.risk)
+    if filters.tier:
+        clauses.append(Advisory.tier == filters.tier)
+    if filters.origin:
+        clauses.append(Advisory.origin == filters.origin)
+    if filters.category:
+        clauses.append(
+            Advisory.pk.in_(
+                select(AdvisoryCategory.advisory_pk).where(
+                    AdvisoryCategory.category == filters.category
+                )
+            )
+        )
+    if filters.q:
+        pattern = filters.q.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append(Advisory.search_text.like(f"%{pattern}%", escape="\\"))
+    if filters.updated_after:
+        clauses.append(Advisory.updated_at > filters.updated_after)
+    return clauses
+
+
+def list_query(*, principal: Principal, filters: ListFilters, today: date) -> Select[int, str]:
+    """Visible advisories matching ``filters``, newest first, as (position, document) rows."""
+    return (
+        select(Advisory.pk, AdvisoryRevision.document)
+        .join(AdvisoryRevision, AdvisoryRevision.seq == Advisory.current_seq)
+        .where(visible_clause(principal, today=today), *_filter_clauses(filters))
+        .order_by(Advisory.pk.desc())
+    )
+
+
+def list_advisories(
+    session: Session,
+    *,
+    principal: Principal,
+    filters: ListFilters,
+    limit: int,
+    cursor: str | None,
+    today: date,
+) -> tuple[Sequence[str], str | None]:
+    """One page of visible advisories and the cursor for the next page (None at the end).
+
+    Pages follow the local insertion order, which writes never change, so paging while others
+    write neither skips nor repeats an advisory.
+    """
+    query = list_query(principal=principal, filters=filters, today=today)
+    if cursor is not None:
+        query = query.where(Advisory.pk < decode_cursor(cursor))
+    rows = session.execute(query.limit(min(limit, MAX_PAGE) + 1)).all()
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1][0]) if len(rows) > limit else None
+    return [document for _, document in page], next_cursor

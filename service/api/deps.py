@@ -1,0 +1,50 @@
+"""Request dependencies: settings, the database, the clock and the calling principal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.access.principal import ANONYMOUS, Principal
+from service.access.tokens import authenticate
+from service.db import transaction, utcnow
+from service.errors import NotAuthenticated
+from service.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session_factory(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+def get_now() -> datetime:
+    return utcnow()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+NowDep = Annotated[datetime, Depends(get_now)]
+
+
+def get_principal(request: Request, factory: SessionFactoryDep, now: NowDep) -> Principal:
+    """The caller: anonymous without credentials, 401 for credentials that do not hold."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return ANONYMOUS
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise NotAuthenticated("Use 'Authorization: Bearer <token>'.")
+    # Its own short transaction: recording last use must not hold the request's write lock.
+    with transaction(factory) as session:
+        return authenticate(session, credentials.strip(), now=now)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

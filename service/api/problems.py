@@ -1,0 +1,85 @@
+"""Every error leaves the node as an RFC 9457 problem document (``application/problem+json``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.errors import FieldError, Problem, TrexError, to_problem
+
+PROBLEM_JSON = "application/problem+json"
+_log = logging.getLogger("trex.api")
+_LOCATION_PARTS = {"body", "query", "path", "header"}
+
+
+def problem_response(problem: Problem, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.to_dict(), status_code=problem.status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in _LOCATION_PARTS:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_problem(errors: list[dict[str, Any]]) -> Problem:
+    """422 naming each field pydantic refused; 400 when the body is not JSON at all."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return Problem(
+            400,
+            "Malformed request",
+            "The request body is not valid JSON.",
+            "urn:trex:problem:malformed-request",
+            (FieldError("body", "not valid JSON"),),
+        )
+    field_errors = tuple(FieldError(_field_name(tuple(e["loc"])), e["msg"]) for e in errors)
+    named = ", ".join(dict.fromkeys(f.field for f in field_errors))
+    return Problem(
+        422,
+        "Invalid input",
+        f"Invalid value for: {named}.",
+        "urn:trex:problem:invalid-input",
+        field_errors,
+    )
+
+
+async def _on_trex_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TrexError)
+    problem = to_problem(exc)
+    headers = {"WWW-Authenticate": 'Bearer realm="trex"'} if problem.status == 401 else None
+    return problem_response(problem, headers)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(validation_problem(list(exc.errors())))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem_response(Problem(exc.status_code, title, detail), exc.headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    _log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        Problem(500, "Internal error", "The node could not complete the request.")
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TrexError, _on_trex_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)
