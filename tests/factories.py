@@ -1,0 +1,112 @@
+"""Factories for test data: members with tokens, and advisory payloads."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.access.service import add_org, add_user, create_token
+from service.advisories.models import Advisory, AdvisoryRevision
+from service.db import transaction, utcnow
+
+
+@dataclass
+class Members:
+    """Org ids by name and tokens by email, for the demo's member layout."""
+
+    org_ids: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def auth(self, email: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[email]}"}
+
+
+MEMBER_LAYOUT: tuple[tuple[str, str, bool, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "University of Example",
+        "university",
+        True,
+        (("reader@example.edu", "reader"), ("analyst@example.edu", "analyst")),
+    ),
+    (
+        "Example Polytechnic",
+        "university",
+        False,
+        (("reader@poly.example", "reader"), ("analyst@poly.example", "analyst")),
+    ),
+    ("Office of Research Security", "government", True, (("publisher@gov.example", "publisher"),)),
+    ("Defence Research Agency", "government", True, (("publisher@agency.example", "publisher"),)),
+    ("Node operations", "other", False, (("operator@node.example", "operator"),)),
+)
+
+
+def make_members(factory: sessionmaker[Session]) -> Members:
+    members = Members()
+    now = utcnow()
+    with transaction(factory) as session:
+        for name, kind, vetted, users in MEMBER_LAYOUT:
+            org = add_org(
+                session,
+                name=name,
+                kind=kind,
+                vetted_until=(now + timedelta(days=365)).date() if vetted else None,
+            )
+            members.org_ids[name] = org.id
+            for email, role in users:
+                add_user(session, email=email, org=org, role=role)
+                members.tokens[email] = create_token(
+                    session, email=email, now=now, ttl=timedelta(days=1)
+                )
+    return members
+
+
+_BASE_PAYLOAD: dict[str, Any] = {
+    "status": "published",
+    "tier": "academia",
+    "tlp": "green",
+    "scope": ["five-eyes"],
+    "subject": {
+        "name": "Harbin Institute of Technology",
+        "names": [
+            {"value": "哈尔滨工业大学", "lang": "zh", "type": "official"},
+            {"value": "HIT", "type": "acronym"},
+        ],
+        "country": "CN",
+        "kind": "university",
+        "identifiers": {"ror": "https://ror.org/01yqg2h08"},
+        "parent": None,
+    },
+    "risk": "very_high",
+    "confidence": "high",
+    "categories": ["seven_sons", "defence_industry"],
+    "technologies": ["aerospace"],
+    "listings": [{"list": "us_entity_list", "citation": "85 FR 34495", "listed_on": "2020-06-05"}],
+    "recommended_action": "enhanced_due_diligence",
+    "summary": "Member of the Seven Sons of National Defence.",
+    "detail": "",
+    "sources": [
+        {"title": "China Defence Universities Tracker", "url": "https://unitracker.aspi.org.au/"}
+    ],
+    "valid_from": "2026-01-01",
+    "review_by": "2027-06-30",
+}
+
+
+def advisory_payload(**overrides: Any) -> dict[str, Any]:
+    """A valid create body; keyword arguments replace top-level fields."""
+    payload = copy.deepcopy(_BASE_PAYLOAD)
+    payload.update(overrides)
+    return payload
+
+
+def table_counts(factory: sessionmaker[Session]) -> tuple[int, int]:
+    """(advisories, revisions): what a refused request must leave unchanged."""
+    with factory() as session:
+        advisories = session.scalar(select(func.count()).select_from(Advisory)) or 0
+        revisions = session.scalar(select(func.count()).select_from(AdvisoryRevision)) or 0
+    return advisories, revisions
