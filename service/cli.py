@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 import uvicorn
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from service import demo
@@ -21,8 +23,15 @@ from service.migrate import upgrade
 from service.settings import NODE_CONFIG_FILE, Settings, read_node_config
 
 
-def _settings() -> Settings:
-    return Settings()
+def _settings(**values: Any) -> Settings:
+    """The node's settings (``values`` over the environment); bad values end the command."""
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise click.ClickException(f"Invalid settings: {problems}") from None
 
 
 @contextmanager
@@ -38,6 +47,19 @@ def _unit_of_work(settings: Settings) -> Iterator[Session]:
         engine.dispose()
 
 
+def _toml_string(value: str) -> str:
+    """``value`` as a TOML basic string: a name may hold quotes, backslashes or newlines."""
+    escaped = []
+    for char in value:
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif (char < " " and char != "\t") or char == "\x7f":
+            escaped.append(f"\\u{ord(char):04x}")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
+
+
 def _write_node_config(data_dir: Path, *, node_id: str, name: str, country: str) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)
@@ -49,7 +71,9 @@ def _write_node_config(data_dir: Path, *, node_id: str, name: str, country: str)
             "a node's id never changes."
         )
     path.write_text(
-        f'node_id = "{node_id}"\nnode_name = "{name}"\nnode_country = "{country}"\n',
+        f"node_id = {_toml_string(node_id)}\n"
+        f"node_name = {_toml_string(name)}\n"
+        f"node_country = {_toml_string(country)}\n",
         encoding="utf-8",
     )
 
@@ -65,7 +89,7 @@ def main() -> None:
 @click.option("--country", required=True, help="ISO 3166-1 alpha-2 code of the node's country.")
 def init(node_id: str, name: str, country: str) -> None:
     """Create the data directory and its configuration, then migrate the database."""
-    checked = Settings(node_id=node_id, node_name=name, node_country=country.upper())
+    checked = _settings(node_id=node_id, node_name=name, node_country=country.upper())
     _write_node_config(checked.data_dir, node_id=node_id, name=name, country=checked.node_country)
     upgrade(checked.resolved_database_url)
     click.echo(f"Node {node_id!r} ready in {checked.data_dir.resolve()}")

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -19,11 +20,14 @@ NODE_CONFIG_FILE = "trex.toml"
 """Written by ``trex-node init`` into the data directory; read when ``TREX_CONFIG`` is unset."""
 
 
-def _config_file() -> Path | None:
+def _config_file(data_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """``TREX_CONFIG``, else the node config in the data directory (given, or from the env)."""
     explicit = os.environ.get("TREX_CONFIG")
     if explicit:
         return Path(explicit)
-    candidate = Path(os.environ.get("TREX_DATA_DIR", "./trex-data")) / NODE_CONFIG_FILE
+    if data_dir is None:
+        data_dir = os.environ.get("TREX_DATA_DIR", "./trex-data")
+    candidate = Path(data_dir) / NODE_CONFIG_FILE
     return candidate if candidate.is_file() else None
 
 
@@ -64,7 +68,14 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = _config_file()
+        # Settings(data_dir=...) names the data directory: read that node's config, not the
+        # one TREX_DATA_DIR (or ./trex-data) happens to point at.
+        given_dir = (
+            init_settings.init_kwargs.get("data_dir")
+            if isinstance(init_settings, InitSettingsSource)
+            else None
+        )
+        config_file = _config_file(given_dir)
         if config_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)

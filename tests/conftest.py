@@ -53,9 +53,8 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         yield sqlite.fresh(tmp_path)
         return
     postgres: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    name, url = postgres.fresh()
-    yield url
-    postgres.drop(name)
+    yield postgres.shared()
+    postgres.reset()
 
 
 @pytest.fixture

@@ -1,4 +1,7 @@
-"""Factories for test data: members with tokens, and advisory payloads."""
+"""Factories for test data: members with tokens, advisory payloads and advisories.
+
+Also the check every refused request shares: an RFC 9457 problem document naming the field.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import httpx
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.access.service import add_org, add_user, create_token
 from service.advisories.models import Advisory, AdvisoryRevision
 from service.db import transaction, utcnow
+
+PROBLEM_JSON = "application/problem+json"
 
 
 @dataclass
@@ -110,3 +117,28 @@ def table_counts(factory: sessionmaker[Session]) -> tuple[int, int]:
         advisories = session.scalar(select(func.count()).select_from(Advisory)) or 0
         revisions = session.scalar(select(func.count()).select_from(AdvisoryRevision)) or 0
     return advisories, revisions
+
+
+def post_advisory(client: TestClient, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    """Create an advisory through the API (``advisory_payload`` with overrides); its document."""
+    response = client.post("/v1/advisories", json=advisory_payload(**overrides), headers=headers)
+    assert response.status_code == 201, response.text
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def assert_problem(
+    response: httpx.Response, status: int, field: str | None = None
+) -> dict[str, Any]:
+    """Assert an RFC 9457 problem with ``status``; with ``field``, one error must name it."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    for member in ("type", "title", "detail"):
+        assert isinstance(body[member], str), body
+        assert body[member], body
+    if field is not None:
+        fields = [error["field"] for error in body.get("errors", [])]
+        assert field in fields, body
+    return body

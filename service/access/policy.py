@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from service.access.principal import Principal
 from service.advisories.models import Advisory, AdvisoryAudience
@@ -56,11 +56,18 @@ def visible_clause(principal: Principal, *, today: date) -> ColumnElement[bool]:
         return and_(Advisory.status != "draft", Advisory.tlp == "clear")
     vetted = principal.is_vetted(today)
     own = Advisory.contributor_org_id == principal.org_id
-    in_audience = exists(
-        select(AdvisoryAudience.advisory_pk).where(
+    # One primary-key probe per restricted row a query reaches: the org's audience row, or NULL.
+    # Not EXISTS: under OR, PostgreSQL turns it into a hash of every audience row naming the org,
+    # built on each query and growing with the data (6-7 ms of a 9 ms list page at 100,000
+    # advisories, see bench/); a scalar subquery is never hashed.
+    in_audience = (
+        select(AdvisoryAudience.org_id)
+        .where(
             AdvisoryAudience.advisory_pk == Advisory.pk,
             AdvisoryAudience.org_id == principal.org_id,
         )
+        .scalar_subquery()
+        .is_not(None)
     )
     tlp_ok = or_(
         Advisory.tlp.in_(OPEN_TLP),

@@ -8,6 +8,8 @@ import binascii
 from service.errors import InvalidInput
 
 _PREFIX = "a1:"
+# Positions are database integers; a larger number cannot be one and would overflow SQLite.
+_MAX_POSITION = 2**63 - 1
 
 
 def encode_cursor(last_pk: int) -> str:
@@ -21,6 +23,7 @@ def decode_cursor(cursor: str) -> int:
         text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
     except (ValueError, binascii.Error, UnicodeError):
         raise InvalidInput.for_field("cursor", "is not a cursor this node issued") from None
-    if not text.startswith(_PREFIX) or not text[len(_PREFIX) :].isdigit():
+    digits = text[len(_PREFIX) :]
+    if not text.startswith(_PREFIX) or not digits.isdigit() or int(digits) > _MAX_POSITION:
         raise InvalidInput.for_field("cursor", "is not a cursor this node issued")
-    return int(text[len(_PREFIX) :])
+    return int(digits)

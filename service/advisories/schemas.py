@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 import pycountry
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 Status = Literal["draft", "published", "withdrawn"]
 WritableStatus = Literal["draft", "published"]
@@ -35,9 +44,28 @@ def _known_country(code: str) -> str:
     return code
 
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-LongText = Annotated[str, StringConstraints(max_length=4000)]
-Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)]
+# C0 control characters other than tab and line breaks: never meaningful in a name or a text,
+# and PostgreSQL cannot store NUL at all (it would fail the write, or the query, with a 500).
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Printable = AfterValidator(_no_control_characters)
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), Printable
+]
+LongText = Annotated[str, StringConstraints(max_length=4000), Printable]
+Paragraph = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), Printable
+]
+Detail = Annotated[str, StringConstraints(max_length=20000), Printable]
+OrgId = Annotated[str, StringConstraints(min_length=1, max_length=64), Printable]
+Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048), Printable]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]{0,63}$")]
 GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 LangTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
@@ -45,7 +73,7 @@ CountryCode = Annotated[
     str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_known_country)
 ]
 IdentifierKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-IdentifierValue = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+IdentifierValue = Annotated[str, StringConstraints(min_length=1, max_length=500), Printable]
 
 
 class _Strict(BaseModel):
@@ -86,9 +114,7 @@ class AdvisoryContent(_Strict):
 
     tier: Tier
     tlp: Tlp
-    audience: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
-        default_factory=list, max_length=200
-    )
+    audience: list[OrgId] = Field(default_factory=list, max_length=200)
     scope: list[GroupName] = Field(default_factory=list, max_length=20)
     subject: Subject
     risk: Risk
@@ -97,8 +123,8 @@ class AdvisoryContent(_Strict):
     technologies: list[Slug] = Field(default_factory=list, max_length=30)
     listings: list[Listing] = Field(default_factory=list, max_length=50)
     recommended_action: RecommendedAction
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-    detail: Annotated[str, StringConstraints(max_length=20000)] = ""
+    summary: Paragraph
+    detail: Detail = ""
     sources: list[Source] = Field(default_factory=list, max_length=50)
     valid_from: date | None = None
     review_by: date | None = None
@@ -117,9 +143,7 @@ class AdvisoryUpdate(_Strict):
     status: WritableStatus | None = None
     tier: Tier | None = None
     tlp: Tlp | None = None
-    audience: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] | None = Field(
-        default=None, max_length=200
-    )
+    audience: list[OrgId] | None = Field(default=None, max_length=200)
     scope: list[GroupName] | None = Field(default=None, max_length=20)
     subject: Subject | None = None
     risk: Risk | None = None
@@ -128,11 +152,8 @@ class AdvisoryUpdate(_Strict):
     technologies: list[Slug] | None = Field(default=None, max_length=30)
     listings: list[Listing] | None = Field(default=None, max_length=50)
     recommended_action: RecommendedAction | None = None
-    summary: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-        | None
-    ) = None
-    detail: Annotated[str, StringConstraints(max_length=20000)] | None = None
+    summary: Paragraph | None = None
+    detail: Detail | None = None
     sources: list[Source] | None = Field(default=None, max_length=50)
     valid_from: date | None = None
     review_by: date | None = None
@@ -146,7 +167,7 @@ class AdvisoryWithdraw(_Strict):
     """``POST /v1/advisories/{id}/withdraw``."""
 
     base_revision: int = Field(ge=1)
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    reason: Paragraph
 
 
 class AdvisoryRead(AdvisoryContent):
@@ -185,7 +206,18 @@ class ListFilters(BaseModel):
     origin: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")] | None = None
     status: Literal["draft", "published", "withdrawn", "all"] = "published"
     q: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Printable
+        ]
         | None
     ) = None
     updated_after: AwareDatetime | None = None
+
+    @field_validator("updated_after")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        # Stored times are UTC; an offset that pushes the moment past year 1 or 9999 is no time.
+        try:
+            return None if value is None else value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is outside the range of representable times") from None

@@ -19,7 +19,13 @@ from sqlalchemy.orm import Session
 
 from federation.canonical import canonical_text
 from service.access.models import Org
-from service.access.policy import AdvisoryFacts, can_read, check_can_write, visible_clause
+from service.access.policy import (
+    AdvisoryFacts,
+    can_read,
+    check_can_write,
+    require_authenticated,
+    visible_clause,
+)
 from service.access.principal import Principal
 from service.advisories.cursor import decode_cursor, encode_cursor
 from service.advisories.models import (
@@ -176,9 +182,9 @@ def create_advisory(
 def _head_for_change(
     session: Session, *, principal: Principal, advisory_id: str, base_revision: int, today: date
 ) -> tuple[Advisory, dict[str, Any]]:
-    head = session.scalars(select(Advisory).where(Advisory.id == advisory_id)).one_or_none()
-    if head is None or not can_read(principal, _head_facts(session, head), today=today):
-        raise NotFound(f"No advisory {advisory_id}.")
+    # Writing needs credentials whatever the advisory: an anonymous caller learns nothing more.
+    require_authenticated(principal)
+    head = _visible_head(session, principal=principal, advisory_id=advisory_id, today=today)
     document = json.loads(_current_document(session, head))
     check_can_write(principal, tier=head.tier, contributor_org_id=head.contributor_org_id)
     if base_revision != head.revision:
@@ -266,6 +272,10 @@ def withdraw_advisory(
         raise Conflict("Only the origin node may withdraw this advisory.")
     if head.status == "withdrawn":
         raise Conflict("The advisory is already withdrawn.")
+    if head.status == "draft":
+        # A withdrawn revision is visible beyond the org (and travels to peers): withdrawing a
+        # draft would publish the content it was meant to retract.
+        raise Conflict("A draft has never been published and cannot be withdrawn.")
     document = dict(current)
     document.update(
         revision=head.revision + 1,
@@ -276,6 +286,21 @@ def withdraw_advisory(
     new = NewRevision(document, head.contributor_org_id, principal.user_id)
     store_revision(session, new, seq=seq, head=head, now=now)
     return document
+
+
+def _visible_head(
+    session: Session, *, principal: Principal, advisory_id: str, today: date
+) -> Advisory:
+    """The advisory's current-state row, or ``NotFound`` when absent or invisible."""
+    # No stored id holds NUL, and PostgreSQL refuses a query that does.
+    head = (
+        None
+        if "\x00" in advisory_id
+        else session.scalars(select(Advisory).where(Advisory.id == advisory_id)).one_or_none()
+    )
+    if head is None or not can_read(principal, _head_facts(session, head), today=today):
+        raise NotFound(f"No advisory {advisory_id}.")
+    return head
 
 
 def _head_facts(session: Session, head: Advisory) -> AdvisoryFacts:
@@ -295,9 +320,7 @@ def _current_document(session: Session, head: Advisory) -> str:
 
 def get_advisory(session: Session, *, principal: Principal, advisory_id: str, today: date) -> str:
     """The latest revision's JSON text, or ``NotFound`` when absent or invisible."""
-    head = session.scalars(select(Advisory).where(Advisory.id == advisory_id)).one_or_none()
-    if head is None or not can_read(principal, _head_facts(session, head), today=today):
-        raise NotFound(f"No advisory {advisory_id}.")
+    head = _visible_head(session, principal=principal, advisory_id=advisory_id, today=today)
     return _current_document(session, head)
 
 
@@ -305,9 +328,7 @@ def list_revisions(
     session: Session, *, principal: Principal, advisory_id: str, today: date
 ) -> list[str]:
     """Every revision the principal may see, oldest first; ``NotFound`` when it sees none."""
-    head = session.scalars(select(Advisory).where(Advisory.id == advisory_id)).one_or_none()
-    if head is None or not can_read(principal, _head_facts(session, head), today=today):
-        raise NotFound(f"No advisory {advisory_id}.")
+    head = _visible_head(session, principal=principal, advisory_id=advisory_id, today=today)
     documents = session.scalars(
         select(AdvisoryRevision.document)
         .where(AdvisoryRevision.advisory_pk == head.pk)

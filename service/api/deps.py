@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.access.principal import ANONYMOUS, Principal
 from service.access.tokens import authenticate
 from service.db import transaction, utcnow
-from service.errors import NotAuthenticated
+from service.errors import FieldError, NotAuthenticated
 from service.settings import Settings
 
 
@@ -34,6 +34,11 @@ SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
+def _bad_credentials(detail: str) -> NotAuthenticated:
+    # Like any refused input, the problem names what was wrong: the header.
+    return NotAuthenticated(detail, errors=(FieldError("authorization", detail),))
+
+
 def get_principal(request: Request, factory: SessionFactoryDep, now: NowDep) -> Principal:
     """The caller: anonymous without credentials, 401 for credentials that do not hold."""
     header = request.headers.get("authorization")
@@ -41,10 +46,13 @@ def get_principal(request: Request, factory: SessionFactoryDep, now: NowDep) -> 
         return ANONYMOUS
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
-        raise NotAuthenticated("Use 'Authorization: Bearer <token>'.")
-    # Its own short transaction: recording last use must not hold the request's write lock.
-    with transaction(factory) as session:
-        return authenticate(session, credentials.strip(), now=now)
+        raise _bad_credentials("Use 'Authorization: Bearer <token>'.")
+    try:
+        # Its own short transaction: recording last use must not hold the request's write lock.
+        with transaction(factory) as session:
+            return authenticate(session, credentials.strip(), now=now)
+    except NotAuthenticated as exc:
+        raise _bad_credentials(exc.detail) from None
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

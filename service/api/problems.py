@@ -31,16 +31,21 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def malformed_body(reason: str) -> Problem:
+    """400 naming the body, for a body that could not be parsed at all."""
+    return Problem(
+        400,
+        "Malformed request",
+        f"The request body is {reason}.",
+        "urn:trex:problem:malformed-request",
+        (FieldError("body", reason),),
+    )
+
+
 def validation_problem(errors: list[dict[str, Any]]) -> Problem:
     """422 naming each field pydantic refused; 400 when the body is not JSON at all."""
     if any(e.get("type") == "json_invalid" for e in errors):
-        return Problem(
-            400,
-            "Malformed request",
-            "The request body is not valid JSON.",
-            "urn:trex:problem:malformed-request",
-            (FieldError("body", "not valid JSON"),),
-        )
+        return malformed_body("not valid JSON")
     field_errors = tuple(FieldError(_field_name(tuple(e["loc"])), e["msg"]) for e in errors)
     named = ", ".join(dict.fromkeys(f.field for f in field_errors))
     return Problem(
@@ -66,6 +71,10 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's own 400, for a body it could not decode (not UTF-8, nested too deep): routes
+        # raise domain errors, never HTTPException.
+        return problem_response(malformed_body("not decodable"))
     title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
     detail = exc.detail if isinstance(exc.detail, str) else title
     return problem_response(Problem(exc.status_code, title, detail), exc.headers)

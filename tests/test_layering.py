@@ -1,0 +1,200 @@
+"""The layering rules of SPEC section 2 and STYLE.md, checked on the source itself.
+
+- ``federation/`` is a protocol library: it never imports ``service``.
+- Only ``service/app.py`` and ``service/api/`` import FastAPI or Starlette.
+- Only ``service/cli.py`` imports uvicorn.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB_FRAMEWORKS = ("fastapi", "starlette")
+_DYNAMIC_IMPORTERS = {"import_module", "__import__"}
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: str
+    line: int
+    module: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line} imports {self.module} ({self.rule})"
+
+
+def _package_of(relative: PurePosixPath) -> list[str]:
+    """The dotted package a module lives in, e.g. ``service/api/me.py`` -> [service, api]."""
+    parts = list(relative.with_suffix("").parts)
+    # A package's __init__ lives in the package itself; any other module in its parent.
+    return parts[:-1]
+
+
+def imported_modules(source: str, relative: PurePosixPath) -> list[tuple[int, str]]:
+    """Every module ``source`` imports, as absolute dotted names with their line numbers.
+
+    Covers ``import x``, ``from x import y`` (relative ones resolved against the file's
+    package), imports nested anywhere (functions, ``if TYPE_CHECKING:``, ``try:``), and
+    ``importlib.import_module("x")`` / ``__import__("x")`` with a literal name.
+    """
+    package = _package_of(relative)
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source, filename=str(relative))):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                prefix = ".".join([*base, node.module] if node.module else base)
+            else:
+                prefix = node.module or ""
+            found.append((node.lineno, prefix))
+            # ``from service import db`` or ``from . import service`` name modules too.
+            found.extend((node.lineno, f"{prefix}.{alias.name}".strip(".")) for alias in node.names)
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in _DYNAMIC_IMPORTERS and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    found.append((node.lineno, first.value))
+    return found
+
+
+def _top(module: str) -> str:
+    return module.split(".", 1)[0]
+
+
+def layering_violations(source: str, relative: PurePosixPath) -> list[Violation]:
+    """What in ``source`` (the file at ``relative``, from the repository root) breaks a rule."""
+    parts = relative.parts
+    in_federation = parts[0] == "federation"
+    in_service = parts[0] == "service"
+    web_allowed = relative == PurePosixPath("service/app.py") or parts[:2] == ("service", "api")
+    uvicorn_allowed = relative == PurePosixPath("service/cli.py")
+    violations = []
+    for line, module in imported_modules(source, relative):
+        top = _top(module)
+        if in_federation and top == "service":
+            rule = "federation/ never imports service"
+        elif in_service and top in WEB_FRAMEWORKS and not web_allowed:
+            rule = "only service/app.py and service/api/ import the web framework"
+        elif in_service and top == "uvicorn" and not uvicorn_allowed:
+            rule = "only service/cli.py imports uvicorn"
+        else:
+            continue
+        violations.append(Violation(str(relative), line, module, rule))
+    return violations
+
+
+def _sources() -> list[PurePosixPath]:
+    return [
+        PurePosixPath(path.relative_to(ROOT).as_posix())
+        for folder in ("service", "federation")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+    ]
+
+
+def test_the_tree_keeps_its_layers() -> None:
+    files = _sources()
+    # Guard against a vacuous pass (a moved tree, a wrong root).
+    assert PurePosixPath("service/app.py") in files
+    assert any(f.parts[0] == "federation" for f in files)
+    violations = [
+        violation
+        for relative in files
+        for violation in layering_violations(
+            (ROOT / relative).read_text(encoding="utf-8"), relative
+        )
+    ]
+    assert violations == [], "\n".join(str(v) for v in violations)
+
+
+def test_the_allowed_places_really_import_what_they_may() -> None:
+    """If these stopped importing, the exemptions above would silently test nothing."""
+    app = imported_modules(
+        (ROOT / "service/app.py").read_text("utf-8"), PurePosixPath("service/app.py")
+    )
+    cli = imported_modules(
+        (ROOT / "service/cli.py").read_text("utf-8"), PurePosixPath("service/cli.py")
+    )
+    assert "fastapi" in {_top(m) for _, m in app}
+    assert "uvicorn" in {_top(m) for _, m in cli}
+
+
+@pytest.mark.parametrize(
+    ("path", "source", "module"),
+    [
+        ("federation/sync.py", "import service", "service"),
+        ("federation/sync.py", "import service.db as db", "service.db"),
+        ("federation/sync.py", "from service.db import utcnow", "service.db"),
+        ("federation/sync.py", "from service import db", "service"),
+        (
+            "federation/sync.py",
+            "def f():\n    from service.errors import TrexError\n",
+            "service.errors",
+        ),
+        (
+            "federation/sync.py",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import service.models\n",
+            "service.models",
+        ),
+        (
+            "federation/sync.py",
+            "import importlib\nimportlib.import_module('service.db')\n",
+            "service.db",
+        ),
+        ("federation/sync.py", "__import__('service')", "service"),
+        ("service/advisories/service.py", "import fastapi", "fastapi"),
+        ("service/advisories/service.py", "from fastapi import HTTPException", "fastapi"),
+        (
+            "service/errors.py",
+            "from starlette.responses import JSONResponse",
+            "starlette.responses",
+        ),
+        (
+            "service/access/policy.py",
+            "try:\n    import starlette\nexcept ImportError:\n    pass\n",
+            "starlette",
+        ),
+        ("service/asgi.py", "import uvicorn", "uvicorn"),
+        ("service/api/deps.py", "from uvicorn import Config", "uvicorn"),
+        ("service/db.py", "from uvicorn.config import Config", "uvicorn.config"),
+    ],
+)
+def test_a_forbidden_import_is_caught(path: str, source: str, module: str) -> None:
+    found = layering_violations(source, PurePosixPath(path))
+    assert found, f"{source!r} in {path} should break a layering rule"
+    assert module in {v.module for v in found}
+
+
+@pytest.mark.parametrize(
+    ("path", "source"),
+    [
+        ("service/app.py", "from fastapi import FastAPI"),
+        ("service/api/me.py", "from fastapi import APIRouter"),
+        ("service/api/limits.py", "from starlette.types import ASGIApp"),
+        ("service/cli.py", "import uvicorn"),
+        ("service/advisories/service.py", "from service.errors import NotFound"),
+        ("federation/sync.py", "from federation.canonical import canonical_text\nimport httpx"),
+        ("federation/sync.py", "from . import canonical"),
+        # A name that merely starts with 'service' is not the service package.
+        ("federation/sync.py", "import services_registry"),
+        ("service/advisories/service.py", "import fastapi_like_helper"),
+    ],
+)
+def test_an_allowed_import_passes(path: str, source: str) -> None:
+    assert layering_violations(source, PurePosixPath(path)) == []
+
+
+def test_relative_imports_are_resolved() -> None:
+    found = imported_modules("from ..db import utcnow\n", PurePosixPath("service/api/deps.py"))
+    assert (1, "service.db") in found
+    found = imported_modules("from . import canonical\n", PurePosixPath("federation/__init__.py"))
+    assert (1, "federation.canonical") in found
