@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Select, delete, select, update
+from sqlalchemy import ColumnElement, Select, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from federation.canonical import canonical_text
@@ -88,49 +88,101 @@ def _parse_time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def store_revision(
-    session: Session, new: NewRevision, *, seq: int, head: Advisory | None, now: datetime
-) -> Advisory:
-    """Write one revision and bring the advisory's current-state row up to date."""
+def _head_values(new: NewRevision, *, seq: int, now: datetime) -> dict[str, Any]:
+    """The current-state columns an advisory takes from its latest revision."""
     doc = new.document
-    if head is None:
-        head = Advisory(id=doc["id"], origin=doc["origin"], created_at=now)
-        session.add(head)
-    head.revision = doc["revision"]
-    head.status = doc["status"]
-    head.tier = doc["tier"]
-    head.tlp = doc["tlp"]
-    head.country = doc["subject"]["country"]
-    head.risk = doc["risk"]
-    head.subject_name = doc["subject"]["name"]
-    head.search_text = _search_text(doc)
-    head.contributor_org = doc["contributor_org"]
-    head.contributor_org_id = new.contributor_org_id
-    head.current_seq = seq
-    head.updated_at = _parse_time(doc["updated_at"]) or now
-    head.published_at = _parse_time(doc.get("published_at"))
-    session.flush()
-    session.add(
-        AdvisoryRevision(
-            seq=seq,
-            advisory_pk=head.pk,
-            revision=doc["revision"],
-            status=doc["status"],
-            tier=doc["tier"],
-            tlp=doc["tlp"],
-            document=canonical_text(doc),
-            author_user_id=new.author_user_id,
-            created_at=now,
+    return {
+        "revision": doc["revision"],
+        "status": doc["status"],
+        "tier": doc["tier"],
+        "tlp": doc["tlp"],
+        "country": doc["subject"]["country"],
+        "risk": doc["risk"],
+        "subject_name": doc["subject"]["name"],
+        "search_text": _search_text(doc),
+        "contributor_org": doc["contributor_org"],
+        "contributor_org_id": new.contributor_org_id,
+        "current_seq": seq,
+        "updated_at": _parse_time(doc["updated_at"]) or now,
+        "published_at": _parse_time(doc.get("published_at")),
+    }
+
+
+def store_revisions(
+    session: Session, batch: Sequence[NewRevision], *, first_seq: int, now: datetime
+) -> None:
+    """Write revisions numbered ``first_seq`` onwards and bring each advisory's row up to date.
+
+    The batch may hold new advisories, changes to stored ones, and several revisions of one
+    advisory (in order). Rows go in as a few multi-row statements, whatever the batch size.
+    """
+    if not batch:
+        return
+    latest: dict[str, tuple[NewRevision, int]] = {}
+    for offset, new in enumerate(batch):
+        latest[new.document["id"]] = (new, first_seq + offset)
+    existing = {
+        head.id: head
+        for head in session.scalars(select(Advisory).where(Advisory.id.in_(list(latest))))
+    }
+    pks: dict[str, int] = {}
+    for advisory_id, head in existing.items():
+        new, seq = latest[advisory_id]
+        for column, value in _head_values(new, seq=seq, now=now).items():
+            setattr(head, column, value)
+        pks[advisory_id] = head.pk
+    fresh = [
+        {
+            "id": i,
+            "origin": new.document["origin"],
+            "created_at": now,
+            **_head_values(new, seq=seq, now=now),
+        }
+        for i, (new, seq) in latest.items()
+        if i not in existing
+    ]
+    if fresh:
+        inserted = session.execute(
+            insert(Advisory).returning(Advisory.id, Advisory.pk, sort_by_parameter_order=True),
+            fresh,
         )
-    )
-    session.execute(delete(AdvisoryAudience).where(AdvisoryAudience.advisory_pk == head.pk))
-    session.execute(delete(AdvisoryCategory).where(AdvisoryCategory.advisory_pk == head.pk))
-    session.add_all(AdvisoryAudience(advisory_pk=head.pk, org_id=o) for o in set(doc["audience"]))
-    session.add_all(
-        AdvisoryCategory(advisory_pk=head.pk, category=c) for c in set(doc["categories"])
-    )
+        pks.update({advisory_id: pk for advisory_id, pk in inserted})
     session.flush()
-    return head
+    session.execute(
+        insert(AdvisoryRevision),
+        [
+            {
+                "seq": first_seq + offset,
+                "advisory_pk": pks[new.document["id"]],
+                "revision": new.document["revision"],
+                "status": new.document["status"],
+                "tier": new.document["tier"],
+                "tlp": new.document["tlp"],
+                "document": canonical_text(new.document),
+                "author_user_id": new.author_user_id,
+                "created_at": now,
+            }
+            for offset, new in enumerate(batch)
+        ],
+    )
+    if existing:
+        changed = [head.pk for head in existing.values()]
+        session.execute(delete(AdvisoryAudience).where(AdvisoryAudience.advisory_pk.in_(changed)))
+        session.execute(delete(AdvisoryCategory).where(AdvisoryCategory.advisory_pk.in_(changed)))
+    audience = [
+        {"advisory_pk": pks[i], "org_id": org}
+        for i, (new, _) in latest.items()
+        for org in sorted(set(new.document["audience"]))
+    ]
+    categories = [
+        {"advisory_pk": pks[i], "category": category}
+        for i, (new, _) in latest.items()
+        for category in sorted(set(new.document["categories"]))
+    ]
+    if audience:
+        session.execute(insert(AdvisoryAudience), audience)
+    if categories:
+        session.execute(insert(AdvisoryCategory), categories)
 
 
 def _check_coherent(session: Session, content: AdvisoryContent) -> None:
@@ -175,7 +227,7 @@ def create_advisory(
         updated_at=stamp,
     )
     new = NewRevision(document, principal.org_id, principal.user_id)
-    store_revision(session, new, seq=seq, head=None, now=now)
+    store_revisions(session, [new], first_seq=seq, now=now)
     return document
 
 
@@ -246,7 +298,7 @@ def update_advisory(
         updated_at=stamp,
     )
     new = NewRevision(document, head.contributor_org_id, principal.user_id)
-    store_revision(session, new, seq=seq, head=head, now=now)
+    store_revisions(session, [new], first_seq=seq, now=now)
     return document
 
 
@@ -284,7 +336,7 @@ def withdraw_advisory(
         updated_at=format_timestamp(now),
     )
     new = NewRevision(document, head.contributor_org_id, principal.user_id)
-    store_revision(session, new, seq=seq, head=head, now=now)
+    store_revisions(session, [new], first_seq=seq, now=now)
     return document
 
 

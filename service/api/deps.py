@@ -10,22 +10,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.access.principal import ANONYMOUS, Principal
 from service.access.tokens import authenticate
-from service.db import transaction, utcnow
+from service.db import utcnow
 from service.errors import FieldError, NotAuthenticated
 from service.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session_factory(request: Request) -> sessionmaker[Session]:
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
     factory: sessionmaker[Session] = request.app.state.session_factory
     return factory
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     return utcnow()
 
 
@@ -48,9 +48,13 @@ def get_principal(request: Request, factory: SessionFactoryDep, now: NowDep) -> 
     if scheme.lower() != "bearer" or not credentials.strip():
         raise _bad_credentials("Use 'Authorization: Bearer <token>'.")
     try:
-        # Its own short transaction: recording last use must not hold the request's write lock.
-        with transaction(factory) as session:
-            return authenticate(session, credentials.strip(), now=now)
+        # Its own short session: recording last use must not hold the request's write lock,
+        # and it commits only when there is a use to record (at most once a minute a token).
+        with factory() as session:
+            principal = authenticate(session, credentials.strip(), now=now)
+            if session.dirty:
+                session.commit()
+            return principal
     except NotAuthenticated as exc:
         raise _bad_credentials(exc.detail) from None
 
