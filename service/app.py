@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.api import advisories, health, me
+from service.api import admin, advisories, health, me
+from service.api.auth import install_web_sign_in
 from service.api.limits import BodySizeLimit
 from service.api.problems import install_problem_handlers
 from service.db import make_engine, make_session_factory
@@ -37,4 +38,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(advisories.router)
+    app.include_router(admin.router)
+    install_web_sign_in(app, settings)
     return app

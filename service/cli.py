@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,12 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from service import demo
+from service.access import service as access
+from service.access.schemas import OrgUpdate
 from service.access.service import add_org, add_user, create_token, get_org_by_name
+from service.audit.service import CLI_ACTOR, AuditChainBroken, record, verify_chain
 from service.db import make_engine, make_session_factory, transaction, utcnow
+from service.db import read_only as read_only_session
 from service.errors import TrexError
 from service.migrate import upgrade
 from service.settings import NODE_CONFIG_FILE, Settings, read_node_config
@@ -43,8 +47,25 @@ def _unit_of_work(settings: Settings) -> Iterator[Session]:
             yield session
     except TrexError as error:
         raise click.ClickException(error.detail) from None
+    except AuditChainBroken as error:
+        raise click.ClickException(
+            f"Nothing done: the audit log is broken ({error}); see 'trex-node audit verify'."
+        ) from None
     finally:
         engine.dispose()
+
+
+def _audit(session: Session, action: str, target: str, detail: dict[str, Any]) -> None:
+    """Record an operator command in the audit log, in the command's own transaction."""
+    record(
+        session,
+        actor=CLI_ACTOR,
+        actor_org_id=None,
+        action=action,
+        target=target,
+        detail=detail,
+        now=utcnow(),
+    )
 
 
 def _toml_string(value: str) -> str:
@@ -149,18 +170,75 @@ def orgs() -> None:
     """Member organisations."""
 
 
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
 @orgs.command("add")
 @click.argument("name")
 @click.option(
     "--kind", required=True, type=click.Choice(["university", "government", "company", "other"])
 )
-@click.option("--vetted-until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None)
-def orgs_add(name: str, kind: str, vetted_until: object) -> None:
+@click.option("--vetted-until", type=_DATE, default=None, help="Vetted while before this date.")
+@click.option("--domain", "domains", multiple=True, help="Email domain of its users (repeat).")
+def orgs_add(name: str, kind: str, vetted_until: datetime | None, domains: tuple[str, ...]) -> None:
     """Admit an organisation."""
-    until: date | None = vetted_until.date() if vetted_until is not None else None  # type: ignore[attr-defined]
+    until = vetted_until.date() if vetted_until is not None else None
     with _unit_of_work(_settings()) as session:
-        org = add_org(session, name=name, kind=kind, vetted_until=until)
+        org = add_org(session, name=name, kind=kind, vetted_until=until, email_domains=domains)
+        _audit(
+            session,
+            "admin.org.add",
+            org.id,
+            {"name": org.name, "kind": org.kind, "vetted_until": until and until.isoformat()},
+        )
         click.echo(f"Added org {org.name!r} ({org.kind}) id={org.id}")
+
+
+@orgs.command("list")
+def orgs_list() -> None:
+    """Member organisations with their vetting and status."""
+    today = utcnow().date()
+    with _unit_of_work(_settings()) as session:
+        for org in access.list_orgs(session):
+            vetted = "vetted" if org.vetted_until and org.vetted_until > today else "not vetted"
+            until = org.vetted_until.isoformat() if org.vetted_until else "-"
+            domains = ",".join(org.email_domains) or "-"
+            click.echo(
+                f"{org.id}  {org.name:<32} {org.kind:<11} {org.status:<9} "
+                f"{vetted:<10} until {until:<10} {domains}"
+            )
+
+
+@orgs.command("vet")
+@click.argument("name")
+@click.option("--until", "until", type=_DATE, default=None, help="Vetted while before this date.")
+@click.option("--end", is_flag=True, help="End vetting now.")
+def orgs_vet(name: str, until: datetime | None, end: bool) -> None:
+    """Set (or end) an org's vetting."""
+    if (until is None) == (not end):
+        raise click.UsageError("Give exactly one of --until DATE or --end.")
+    changes = OrgUpdate(vetted_until=None if end or until is None else until.date())
+    with _unit_of_work(_settings()) as session:
+        org = access.update_org(session, get_org_by_name(session, name), changes)
+        click.echo(f"{org.name!r} vetted until {org.vetted_until or 'no longer vetted'}")
+
+
+@orgs.command("suspend")
+@click.argument("name")
+def orgs_suspend(name: str) -> None:
+    """Suspend an org: its users and tokens stop working at once."""
+    with _unit_of_work(_settings()) as session:
+        access.update_org(session, get_org_by_name(session, name), OrgUpdate(status="suspended"))
+        click.echo(f"Suspended {name!r}")
+
+
+@orgs.command("reinstate")
+@click.argument("name")
+def orgs_reinstate(name: str) -> None:
+    """Lift an org's suspension."""
+    with _unit_of_work(_settings()) as session:
+        access.update_org(session, get_org_by_name(session, name), OrgUpdate(status="active"))
+        click.echo(f"Reinstated {name!r}")
 
 
 @main.group()
@@ -178,7 +256,43 @@ def users_add(email: str, org_name: str, role: str) -> None:
     """Add a user to an org with one role."""
     with _unit_of_work(_settings()) as session:
         user = add_user(session, email=email, org=get_org_by_name(session, org_name), role=role)
+        _audit(
+            session,
+            "admin.user.add",
+            user.id,
+            {"email": user.email, "org_id": user.org_id, "role": user.role},
+        )
         click.echo(f"Added user {user.email} ({user.role}) to {org_name!r}")
+
+
+@users.command("list")
+@click.option("--org", "org_name", default=None, help="Only this org's users.")
+def users_list(org_name: str | None) -> None:
+    """Users with their org, role and status."""
+    with _unit_of_work(_settings()) as session:
+        org_id = get_org_by_name(session, org_name).id if org_name else None
+        for user in access.list_users(session, org_id=org_id):
+            click.echo(
+                f"{user.id}  {user.email:<32} {user.role:<10} {user.status:<9} {user.org.name}"
+            )
+
+
+@users.command("disable")
+@click.argument("email")
+def users_disable(email: str) -> None:
+    """Disable a user: its tokens stop working at once."""
+    with _unit_of_work(_settings()) as session:
+        access.update_user(session, access.get_user_by_email(session, email), status="disabled")
+        click.echo(f"Disabled {email}")
+
+
+@users.command("enable")
+@click.argument("email")
+def users_enable(email: str) -> None:
+    """Enable a disabled user again."""
+    with _unit_of_work(_settings()) as session:
+        access.update_user(session, access.get_user_by_email(session, email), status="active")
+        click.echo(f"Enabled {email}")
 
 
 @main.group()
@@ -189,13 +303,70 @@ def tokens() -> None:
 @tokens.command("create")
 @click.argument("email")
 @click.option("--ttl-days", type=int, default=None, help="Lifetime (default: the node's setting).")
-def tokens_create(email: str, ttl_days: int | None) -> None:
+@click.option("--read-only", is_flag=True, help="The token reads and screens, never writes.")
+@click.option("--label", default=None, help="What the token is for, shown in listings.")
+def tokens_create(email: str, ttl_days: int | None, read_only: bool, label: str | None) -> None:
     """Issue a token for a user and print it once (only its hash is stored)."""
     settings = _settings()
     ttl = timedelta(days=ttl_days or settings.token_ttl_days)
     with _unit_of_work(settings) as session:
-        token = create_token(session, email=email, now=utcnow(), ttl=ttl)
+        token = create_token(
+            session, email=email, now=utcnow(), ttl=ttl, read_only=read_only, label=label
+        )
+        # Never the token: its text is a credential.
+        user = access.get_user_by_email(session, email)
+        _audit(
+            session,
+            "admin.token.create",
+            user.id,
+            {"email": user.email, "ttl_days": ttl.days, "read_only": read_only},
+        )
     click.echo(token)
+
+
+@tokens.command("list")
+@click.argument("email", required=False)
+def tokens_list(email: str | None) -> None:
+    """Tokens' metadata (never their secrets)."""
+    with _unit_of_work(_settings()) as session:
+        user_id = access.get_user_by_email(session, email).id if email else None
+        for token in access.list_tokens(session, user_id=user_id):
+            state = "revoked" if token.revoked_at else f"expires {token.expires_at:%Y-%m-%d}"
+            mode = "read-only" if token.read_only else "read-write"
+            used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+            click.echo(
+                f"{token.id}  {token.user.email:<32} {mode:<10} {state:<18} "
+                f"last used {used}  {token.label or ''}"
+            )
+
+
+@tokens.command("revoke")
+@click.argument("token_id")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke a token at once (by the id shown by 'tokens list')."""
+    with _unit_of_work(_settings()) as session:
+        access.revoke_token(session, token_id=token_id, now=utcnow())
+        click.echo(f"Revoked {token_id}")
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain; exit non-zero at the first broken entry."""
+    engine = make_engine(_settings().resolved_database_url)
+    try:
+        with read_only_session(make_session_factory(engine)) as session:
+            chain = verify_chain(session)
+    except AuditChainBroken as broken:
+        where = "" if broken.seq is None else f" at entry {broken.seq}"
+        raise click.ClickException(f"Audit log broken{where}: {broken.reason}") from None
+    finally:
+        engine.dispose()
+    click.echo(f"OK: {chain.count} audit entries verified; head hash {chain.head_hash}")
 
 
 if __name__ == "__main__":

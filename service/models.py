@@ -1,14 +1,15 @@
 """Every ORM model, imported in one place so that the metadata is complete."""
 
-from service.access.models import ApiToken, Org, User
+from service.access.models import ApiToken, Org, OrgDomain, User
 from service.advisories.models import (
     Advisory,
     AdvisoryAudience,
     AdvisoryCategory,
     AdvisoryRevision,
-    ChangeCounter,
 )
+from service.audit.models import AuditEntry
 from service.db import Base
+from service.sequence import ChangeCounter
 
 metadata = Base.metadata
 
@@ -18,8 +19,10 @@ __all__ = [
     "AdvisoryCategory",
     "AdvisoryRevision",
     "ApiToken",
+    "AuditEntry",
     "ChangeCounter",
     "Org",
+    "OrgDomain",
     "User",
     "metadata",
 ]

@@ -1,7 +1,8 @@
 """The layering rules of SPEC section 2 and STYLE.md, checked on the source itself.
 
 - ``federation/`` is a protocol library: it never imports ``service``.
-- Only ``service/app.py`` and ``service/api/`` import FastAPI or Starlette.
+- Only ``service/app.py`` and ``service/api/`` import FastAPI or Starlette, or Authlib's web
+  integrations (``authlib.integrations``: its Starlette client, for OpenID Connect sign-in).
 - Only ``service/cli.py`` imports uvicorn.
 """
 
@@ -15,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_FRAMEWORKS = ("fastapi", "starlette")
+WEB_INTEGRATIONS = ("authlib.integrations",)
 _DYNAMIC_IMPORTERS = {"import_module", "__import__"}
 
 
@@ -71,6 +73,12 @@ def _top(module: str) -> str:
     return module.split(".", 1)[0]
 
 
+def _is_web(module: str) -> bool:
+    return _top(module) in WEB_FRAMEWORKS or any(
+        module == m or module.startswith(f"{m}.") for m in WEB_INTEGRATIONS
+    )
+
+
 def layering_violations(source: str, relative: PurePosixPath) -> list[Violation]:
     """What in ``source`` (the file at ``relative``, from the repository root) breaks a rule."""
     parts = relative.parts
@@ -83,7 +91,7 @@ def layering_violations(source: str, relative: PurePosixPath) -> list[Violation]
         top = _top(module)
         if in_federation and top == "service":
             rule = "federation/ never imports service"
-        elif in_service and top in WEB_FRAMEWORKS and not web_allowed:
+        elif in_service and _is_web(module) and not web_allowed:
             rule = "only service/app.py and service/api/ import the web framework"
         elif in_service and top == "uvicorn" and not uvicorn_allowed:
             rule = "only service/cli.py imports uvicorn"
@@ -163,6 +171,12 @@ def test_the_allowed_places_really_import_what_they_may() -> None:
             "try:\n    import starlette\nexcept ImportError:\n    pass\n",
             "starlette",
         ),
+        (
+            "service/access/signin.py",
+            "from authlib.integrations.starlette_client import OAuth",
+            "authlib.integrations.starlette_client",
+        ),
+        ("service/access/signin.py", "from authlib import integrations", "authlib.integrations"),
         ("service/asgi.py", "import uvicorn", "uvicorn"),
         ("service/api/deps.py", "from uvicorn import Config", "uvicorn"),
         ("service/db.py", "from uvicorn.config import Config", "uvicorn.config"),
@@ -180,6 +194,9 @@ def test_a_forbidden_import_is_caught(path: str, source: str, module: str) -> No
         ("service/app.py", "from fastapi import FastAPI"),
         ("service/api/me.py", "from fastapi import APIRouter"),
         ("service/api/limits.py", "from starlette.types import ASGIApp"),
+        ("service/api/auth.py", "from authlib.integrations.starlette_client import OAuth"),
+        # Authlib's JOSE and OAuth primitives are not web code.
+        ("service/access/signin.py", "from authlib.jose import JsonWebKey"),
         ("service/cli.py", "import uvicorn"),
         ("service/advisories/service.py", "from service.errors import NotFound"),
         ("federation/sync.py", "from federation.canonical import canonical_text\nimport httpx"),

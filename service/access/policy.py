@@ -84,6 +84,15 @@ def require_authenticated(principal: Principal) -> None:
         raise NotAuthenticated("Sign in with a bearer token to do this.")
 
 
+def require_operator(principal: Principal) -> None:
+    """Raise unless the caller is an operator with a token that may write."""
+    require_authenticated(principal)
+    if principal.role != "operator":
+        raise NotPermitted("Only operators administer the node.")
+    if principal.read_only:
+        raise NotPermitted("This token is read-only.")
+
+
 def check_can_write(principal: Principal, *, tier: str, contributor_org_id: str | None) -> None:
     """Raise unless ``principal`` may write a ``tier`` advisory contributed by that org.
 
@@ -91,6 +100,8 @@ def check_can_write(principal: Principal, *, tier: str, contributor_org_id: str 
     ones, and each only for their own org.
     """
     require_authenticated(principal)
+    if principal.read_only:
+        raise NotPermitted("This token is read-only.")
     allowed_tier = WRITE_ROLES.get(principal.role or "")
     if allowed_tier is None:
         raise NotPermitted(f"The {principal.role} role cannot write advisories.")

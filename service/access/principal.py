@@ -21,6 +21,7 @@ class Principal:
     org_kind: str | None = None
     role: str | None = None
     vetted_until: date | None = None
+    read_only: bool = False
 
     @property
     def is_authenticated(self) -> bool:
@@ -34,8 +35,8 @@ class Principal:
 ANONYMOUS = Principal()
 
 
-def principal_for(user: User) -> Principal:
-    """The principal a user acts as."""
+def principal_for(user: User, *, read_only: bool = False) -> Principal:
+    """The principal a user acts as (``read_only`` for a token limited to reading)."""
     return Principal(
         user_id=user.id,
         email=user.email,
@@ -44,4 +45,5 @@ def principal_for(user: User) -> Principal:
         org_kind=user.org.kind,
         role=user.role,
         vetted_until=user.org.vetted_until,
+        read_only=read_only,
     )

@@ -30,21 +30,31 @@ def _hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_token(session: Session, *, user: User, now: datetime, ttl: timedelta) -> str:
-    """Create a token for ``user`` and return its text; only its hash is stored."""
+def issue_token(
+    session: Session,
+    *,
+    user: User,
+    now: datetime,
+    ttl: timedelta,
+    read_only: bool = False,
+    label: str | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a token for ``user``: the stored row, and the text shown once (never stored)."""
     token_id = secrets.token_hex(_ID_BYTES)
     secret = secrets.token_urlsafe(_SECRET_BYTES)
-    session.add(
-        ApiToken(
-            id=token_id,
-            user_id=user.id,
-            secret_hash=_hash_secret(secret),
-            created_at=now,
-            expires_at=now + ttl,
-        )
+    token = ApiToken(
+        id=token_id,
+        user_id=user.id,
+        user=user,
+        secret_hash=_hash_secret(secret),
+        label=label,
+        read_only=read_only,
+        created_at=now,
+        expires_at=now + ttl,
     )
+    session.add(token)
     session.flush()
-    return f"{TOKEN_PREFIX}{token_id}_{secret}"
+    return token, f"{TOKEN_PREFIX}{token_id}_{secret}"
 
 
 def _split(raw: str) -> tuple[str, str]:
@@ -66,6 +76,9 @@ def authenticate(session: Session, raw: str, *, now: datetime) -> Principal:
         raise NotAuthenticated("The bearer token is not valid.")
     if token.revoked_at is not None or token.expires_at <= now:
         raise NotAuthenticated("The bearer token has expired or been revoked.")
+    user = token.user
+    if user.status != "active" or user.org.status != "active":
+        raise NotAuthenticated("The user or its organisation is suspended.")
     if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
         token.last_used_at = now
-    return principal_for(token.user)
+    return principal_for(user, read_only=token.read_only)

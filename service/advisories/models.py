@@ -23,19 +23,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from service.db import Base, UTCDateTime
 
 
-class ChangeCounter(Base):
-    """The node-local change sequence.
-
-    Allocating from one locked row (rather than a database sequence) makes numbers commit in
-    the order they are handed out, so a reader paging by sequence never skips a late commit.
-    """
-
-    __tablename__ = "change_counter"
-
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    value: Mapped[int] = mapped_column(BigInteger)
-
-
 class Advisory(Base):
     __tablename__ = "advisories"
     __table_args__ = (

@@ -2,6 +2,9 @@
 
 Each function takes the session and the principal as keyword arguments and only flushes: the
 caller (one HTTP request, one CLI command) owns the transaction.
+
+Writes, and reads of what ``read_is_audited`` names, are recorded in the audit log in that same
+transaction: what was written or shown and its record commit together or not at all.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Select, delete, insert, select, update
+from sqlalchemy import ColumnElement, Select, delete, insert, select
 from sqlalchemy.orm import Session
 
 from federation.canonical import canonical_text
@@ -33,7 +36,6 @@ from service.advisories.models import (
     AdvisoryAudience,
     AdvisoryCategory,
     AdvisoryRevision,
-    ChangeCounter,
 )
 from service.advisories.schemas import (
     TLP_NEEDING_AUDIENCE,
@@ -43,10 +45,15 @@ from service.advisories.schemas import (
     AdvisoryWithdraw,
     ListFilters,
 )
+from service.audit.service import ANONYMOUS_ACTOR, record
 from service.errors import Conflict, FieldError, InvalidInput, NotFound
+from service.sequence import allocate
 
 CHANGE_SEQUENCE = "revisions"
 MAX_PAGE = 500
+# Reads the audit log records: who saw what only matters, and stays readable, for content whose
+# circulation is restricted. Clear and green academia advisories are left out.
+AUDITED_TLP = frozenset({"amber", "amber+strict", "red"})
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -58,14 +65,46 @@ def allocate_sequence(session: Session, count: int = 1) -> int:
     """Reserve ``count`` change-sequence numbers and return the highest.
 
     Writers call this first: the row lock it takes serialises writers on PostgreSQL and
-    takes SQLite's write lock before anything is read, so no two writes interleave.
+    takes SQLite's write lock before anything is read, so no two writes interleave. It also
+    comes before the audit counter (``service.sequence`` explains the lock order).
     """
-    return session.execute(
-        update(ChangeCounter)
-        .where(ChangeCounter.name == CHANGE_SEQUENCE)
-        .values(value=ChangeCounter.value + count)
-        .returning(ChangeCounter.value)
-    ).scalar_one()
+    return allocate(session, CHANGE_SEQUENCE, count)
+
+
+def read_is_audited(tier: str, tlp: str) -> bool:
+    """Whether showing a revision of this tier and TLP is recorded in the audit log."""
+    return tier == "government" or tlp in AUDITED_TLP
+
+
+def _audit(
+    session: Session,
+    principal: Principal,
+    *,
+    action: str,
+    target: str | None,
+    detail: dict[str, Any],
+    now: datetime,
+) -> None:
+    record(
+        session,
+        actor=principal.email or ANONYMOUS_ACTOR,
+        actor_org_id=principal.org_id,
+        action=action,
+        target=target,
+        detail=detail,
+        now=now,
+    )
+
+
+def _write_detail(document: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """What a write's audit entry says: the revision it made, never its content."""
+    return {
+        "revision": document["revision"],
+        "status": document["status"],
+        "tier": document["tier"],
+        "tlp": document["tlp"],
+        **extra,
+    }
 
 
 @dataclass(frozen=True)
@@ -228,6 +267,14 @@ def create_advisory(
     )
     new = NewRevision(document, principal.org_id, principal.user_id)
     store_revisions(session, [new], first_seq=seq, now=now)
+    _audit(
+        session,
+        principal,
+        action="advisory.create",
+        target=document["id"],
+        detail=_write_detail(document),
+        now=now,
+    )
     return document
 
 
@@ -271,6 +318,7 @@ def update_advisory(
     if head.status == "withdrawn":
         raise Conflict("A withdrawn advisory cannot be changed.")
     changes = changes_in.changes()
+    changed_fields = sorted(changes)
     status = changes.pop("status", None) or head.status
     if head.status == "published" and status == "draft":
         raise InvalidInput.for_field("status", "a published advisory cannot return to draft")
@@ -299,6 +347,14 @@ def update_advisory(
     )
     new = NewRevision(document, head.contributor_org_id, principal.user_id)
     store_revisions(session, [new], first_seq=seq, now=now)
+    _audit(
+        session,
+        principal,
+        action="advisory.update",
+        target=head.id,
+        detail=_write_detail(document, changed=changed_fields),
+        now=now,
+    )
     return document
 
 
@@ -337,6 +393,14 @@ def withdraw_advisory(
     )
     new = NewRevision(document, head.contributor_org_id, principal.user_id)
     store_revisions(session, [new], first_seq=seq, now=now)
+    _audit(
+        session,
+        principal,
+        action="advisory.withdraw",
+        target=head.id,
+        detail=_write_detail(document),
+        now=now,
+    )
     return document
 
 
@@ -370,16 +434,34 @@ def _current_document(session: Session, head: Advisory) -> str:
     ).one()
 
 
-def get_advisory(session: Session, *, principal: Principal, advisory_id: str, today: date) -> str:
-    """The latest revision's JSON text, or ``NotFound`` when absent or invisible."""
-    head = _visible_head(session, principal=principal, advisory_id=advisory_id, today=today)
-    return _current_document(session, head)
+def get_advisory(session: Session, *, principal: Principal, advisory_id: str, now: datetime) -> str:
+    """The latest revision's JSON text, or ``NotFound`` when absent or invisible.
+
+    Records the read in the audit log when ``read_is_audited``: the caller must commit.
+    """
+    head = _visible_head(session, principal=principal, advisory_id=advisory_id, today=now.date())
+    document = _current_document(session, head)
+    if read_is_audited(head.tier, head.tlp):
+        _audit(
+            session,
+            principal,
+            action="advisory.read",
+            target=head.id,
+            detail={"revision": head.revision},
+            now=now,
+        )
+    return document
 
 
 def list_revisions(
-    session: Session, *, principal: Principal, advisory_id: str, today: date
+    session: Session, *, principal: Principal, advisory_id: str, now: datetime
 ) -> list[str]:
-    """Every revision the principal may see, oldest first; ``NotFound`` when it sees none."""
+    """Every revision the principal may see, oldest first; ``NotFound`` when it sees none.
+
+    Records the read in the audit log, naming the revisions that ``read_is_audited``, when it
+    shows any: the caller must commit.
+    """
+    today = now.date()
     head = _visible_head(session, principal=principal, advisory_id=advisory_id, today=today)
     documents = session.scalars(
         select(AdvisoryRevision.document)
@@ -387,6 +469,7 @@ def list_revisions(
         .order_by(AdvisoryRevision.revision)
     ).all()
     visible = []
+    audited = []
     for text in documents:
         doc = json.loads(text)
         facts = AdvisoryFacts(
@@ -398,6 +481,17 @@ def list_revisions(
         )
         if can_read(principal, facts, today=today):
             visible.append(text)
+            if read_is_audited(doc["tier"], doc["tlp"]):
+                audited.append(doc["revision"])
+    if audited:
+        _audit(
+            session,
+            principal,
+            action="advisory.history",
+            target=head.id,
+            detail={"revisions": audited},
+            now=now,
+        )
     return visible
 
 
@@ -446,17 +540,31 @@ def list_advisories(
     filters: ListFilters,
     limit: int,
     cursor: str | None,
-    today: date,
+    now: datetime,
 ) -> tuple[Sequence[str], str | None]:
     """One page of visible advisories and the cursor for the next page (None at the end).
 
     Pages follow the local insertion order, which writes never change, so paging while others
-    write neither skips nor repeats an advisory.
+    write neither skips nor repeats an advisory. A page that shows advisories that
+    ``read_is_audited`` is recorded in the audit log, naming their ids (never the filters, which
+    may hold what the caller searched for): the caller must commit.
     """
-    query = list_query(principal=principal, filters=filters, today=today)
+    query = list_query(principal=principal, filters=filters, today=now.date()).add_columns(
+        Advisory.id, Advisory.tier, Advisory.tlp
+    )
     if cursor is not None:
         query = query.where(Advisory.pk < decode_cursor(cursor))
     rows = session.execute(query.limit(min(limit, MAX_PAGE) + 1)).all()
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1][0]) if len(rows) > limit else None
-    return [document for _, document in page], next_cursor
+    audited = [row.id for row in page if read_is_audited(row.tier, row.tlp)]
+    if audited:
+        _audit(
+            session,
+            principal,
+            action="advisory.list",
+            target=None,
+            detail={"ids": audited},
+            now=now,
+        )
+    return [row.document for row in page], next_cursor

@@ -20,7 +20,7 @@ from service.advisories.schemas import (
 )
 from service.api.deps import NowDep, PrincipalDep, SessionFactoryDep, SettingsDep
 from service.api.problems import PROBLEM_JSON
-from service.db import read_only, transaction
+from service.db import transaction
 
 router = APIRouter(prefix="/v1/advisories", tags=["advisories"])
 
@@ -64,14 +64,15 @@ def list_advisories(
 ) -> Response:
     """Visible advisories, newest first, one page at a time (``next_cursor`` is opaque)."""
     filters = ListFilters.model_validate(params.model_dump(exclude={"limit", "cursor"}))
-    with read_only(factory) as session:
+    # A transaction, not a read-only session: reading restricted advisories is audited.
+    with transaction(factory) as session:
         documents, next_cursor = service.list_advisories(
             session,
             principal=principal,
             filters=filters,
             limit=params.limit,
             cursor=params.cursor,
-            today=now.date(),
+            now=now,
         )
     # Stored documents are already JSON text: splice them rather than parse and re-serialise.
     body = '{"items":[' + ",".join(documents) + '],"next_cursor":' + json.dumps(next_cursor) + "}"
@@ -114,10 +115,8 @@ def get_advisory(
     advisory_id: str, principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> Response:
     """The latest revision the caller may see."""
-    with read_only(factory) as session:
-        text = service.get_advisory(
-            session, principal=principal, advisory_id=advisory_id, today=now.date()
-        )
+    with transaction(factory) as session:
+        text = service.get_advisory(session, principal=principal, advisory_id=advisory_id, now=now)
     return _json(text)
 
 
@@ -130,9 +129,9 @@ def list_revisions(
     advisory_id: str, principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> Response:
     """Every revision of the advisory the caller may see, oldest first."""
-    with read_only(factory) as session:
+    with transaction(factory) as session:
         texts = service.list_revisions(
-            session, principal=principal, advisory_id=advisory_id, today=now.date()
+            session, principal=principal, advisory_id=advisory_id, now=now
         )
     return _json('{"items":[' + ",".join(texts) + "]}")
 

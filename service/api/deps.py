@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.access.principal import ANONYMOUS, Principal
+from service.access.signin import principal_for_web_session
 from service.access.tokens import authenticate
 from service.db import utcnow
 from service.errors import FieldError, NotAuthenticated
@@ -39,10 +40,48 @@ def _bad_credentials(detail: str) -> NotAuthenticated:
     return NotAuthenticated(detail, errors=(FieldError("authorization", detail),))
 
 
-def get_principal(request: Request, factory: SessionFactoryDep, now: NowDep) -> Principal:
-    """The caller: anonymous without credentials, 401 for credentials that do not hold."""
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+SESSION_USER = "uid"
+"""Key of the signed-in user's id in the browser session (set by ``/auth/callback``)."""
+SESSION_SIGNED_IN_AT = "at"
+"""Key of the sign-in time (Unix seconds) in the browser session."""
+
+
+def _web_session_principal(
+    request: Request, factory: sessionmaker[Session], settings: Settings, now: datetime
+) -> Principal:
+    """The user of a signed-in browser session (``/auth/callback``), re-checked now.
+
+    Anonymous when there is no session middleware (no sign-in configured), no signed-in
+    session, a session older than ``session_ttl_hours``, or a user or org no longer active.
+    """
+    session = request.scope.get("session")
+    if not session:
+        return ANONYMOUS
+    user_id = session.get(SESSION_USER)
+    signed_in_at = session.get(SESSION_SIGNED_IN_AT)
+    if not isinstance(user_id, str) or not isinstance(signed_in_at, int):
+        return ANONYMOUS
+    if now.timestamp() - signed_in_at > settings.session_ttl_hours * 3600:
+        return ANONYMOUS
+    with factory() as db:
+        principal = principal_for_web_session(db, user_id=user_id)
+    return principal if principal is not None else ANONYMOUS
+
+
+def get_principal(
+    request: Request, factory: SessionFactoryDep, settings: SettingsDep, now: NowDep
+) -> Principal:
+    """The caller: anonymous without credentials, 401 for credentials that do not hold.
+
+    A bearer token is the API's credential. A browser's session cookie counts only for GET and
+    HEAD requests that send no ``Authorization`` header: writes always need a token, so a page
+    on another site can never write with a member's cookie.
+    """
     header = request.headers.get("authorization")
     if header is None:
+        if request.method in _SAFE_METHODS:
+            return _web_session_principal(request, factory, settings, now)
         return ANONYMOUS
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():

@@ -21,6 +21,7 @@ def me(principal: PrincipalDep, now: NowDep) -> MeRead:
         email=principal.email or "",
         role=principal.role or "",
         vetted=vetted,
+        read_only=principal.read_only,
         org=OrgRead(
             id=principal.org_id or "",
             name=principal.org_name or "",

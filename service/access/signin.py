@@ -1,0 +1,139 @@
+"""Web sign-in: which user of this node a verified email address is.
+
+An OpenID Connect provider vouches for an address; the node alone decides who that is. The
+address maps to an org through the email domains the operator registered for it
+(``org_domains``): a known user signs in as that user, an unknown address in a registered
+domain becomes a ``reader`` of the org. Nothing else from the provider is trusted: no name, no
+group, no role.
+
+A web session is re-checked on every request (``principal_for_web_session``), so suspending an
+org or disabling a user ends its sessions at once. A session may only read: its principal is
+read-only, whatever the user's role, and writing needs a bearer token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.access.models import OrgDomain, User
+from service.access.principal import Principal, principal_for
+from service.access.service import add_user
+from service.errors import NotPermitted
+
+__all__ = [
+    "JIT_ROLE",
+    "SignInRefused",
+    "principal_for_web_session",
+    "sign_in_by_email",
+]
+
+JIT_ROLE = "reader"
+"""The role of a user created at first sign-in; the operator may raise it afterwards."""
+
+_ASK_TO_ADMIT = (
+    "Ask the operator of this node to admit your organisation and register its email "
+    "domain, or sign in with the address your organisation uses here."
+)
+_ASK_OPERATOR = "Contact the operator of this node if you think this is a mistake."
+
+
+class SignInRefused(NotPermitted):
+    """An address may not sign in.
+
+    ``reason`` is a stable word for logs and tests (``email_unverified``, ``email_invalid``,
+    ``unknown_domain``, ``domain_not_owned``, ``org_suspended``, ``user_disabled``);
+    ``detail`` says why in a sentence, ``advice`` what the person can do about it.
+    """
+
+    def __init__(self, reason: str, detail: str, advice: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.advice = advice
+
+
+def _normalise(email: str) -> tuple[str, str]:
+    """The address in the form users are stored in, and its domain; refused if malformed."""
+    normalised = email.strip().lower()
+    local, at, domain = normalised.rpartition("@")
+    if not at or not local or "@" in local or "." not in domain or domain.endswith("."):
+        raise SignInRefused(
+            "email_invalid",
+            "Your identity provider did not give a usable email address.",
+            "Sign in with an account that has the email address of your organisation.",
+        )
+    return normalised, domain
+
+
+def sign_in_by_email(session: Session, *, email: str, verified: bool, now: datetime) -> User:
+    """The user that a provider-verified ``email`` signs in as; raises ``SignInRefused``.
+
+    - The provider must have verified the address (``email_verified`` true).
+    - A known user signs in as itself, provided its org registered the address's domain and
+      neither the user nor the org is suspended or disabled.
+    - An unknown address in a domain an active org registered becomes a new ``reader`` of
+      that org (flushed, not committed: the caller owns the transaction).
+    - Anything else is refused: an unknown domain, a suspended org.
+
+    Domains match exactly: registering ``example.edu`` does not admit ``cs.example.edu``.
+    """
+    normalised, domain = _normalise(email)
+    if not verified:
+        raise SignInRefused(
+            "email_unverified",
+            f"Your identity provider has not verified the address {normalised}.",
+            "Verify the address with your identity provider, then sign in again.",
+        )
+    registered = session.get(OrgDomain, domain)
+    user = session.scalars(select(User).where(User.email == normalised)).one_or_none()
+    if user is not None:
+        if registered is None or registered.org_id != user.org_id:
+            raise SignInRefused(
+                "domain_not_owned",
+                f"Your account {normalised} belongs to {user.org.name}, which has not "
+                f"registered the email domain {domain} for sign-in on this node.",
+                "Ask the operator of this node to register the domain for your organisation.",
+            )
+        _check_active(user.org.name, user.org.status, user.status, normalised)
+        return user
+    if registered is None:
+        raise SignInRefused(
+            "unknown_domain",
+            f"No member organisation of this node has registered the email domain {domain}.",
+            _ASK_TO_ADMIT,
+        )
+    org = registered.org
+    _check_active(org.name, org.status, "active", normalised)
+    user = add_user(session, email=normalised, org=org, role=JIT_ROLE)
+    user.created_at = now
+    session.flush()
+    return user
+
+
+def _check_active(org_name: str, org_status: str, user_status: str, email: str) -> None:
+    if org_status != "active":
+        raise SignInRefused(
+            "org_suspended",
+            f"Your organisation, {org_name}, is suspended on this node.",
+            "Ask the operator of this node to reinstate your organisation.",
+        )
+    if user_status != "active":
+        raise SignInRefused(
+            "user_disabled",
+            f"The account {email} is disabled on this node.",
+            _ASK_OPERATOR,
+        )
+
+
+def principal_for_web_session(session: Session, *, user_id: str) -> Principal | None:
+    """The read-only principal of a signed-in web session, or None once it no longer holds.
+
+    Called on every request that presents a session, so a user disabled, an org suspended
+    (or a user removed) since sign-in stops at once.
+    """
+    user = session.get(User, user_id)
+    if user is None or user.status != "active" or user.org.status != "active":
+        return None
+    return principal_for(user, read_only=True)

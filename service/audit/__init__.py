@@ -1,0 +1,1 @@
+"""The node's append-only, tamper-evident audit log: who did or read what, hash-chained."""

@@ -1,0 +1,202 @@
+"""``service.audit.service`` on both backends: the chain it builds, what breaks it, and that
+concurrent appends never fork it.
+
+Tampering is done with raw SQL, as someone with database access would, and must be caught at the
+first broken entry.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from federation.canonical import CanonicalJSONError
+from service.access.principal import principal_for
+from service.access.service import get_user_by_email
+from service.advisories.schemas import AdvisoryCreate, ListFilters
+from service.advisories.service import create_advisory, list_advisories
+from service.audit.models import AuditEntry
+from service.audit.service import (
+    GENESIS_HASH,
+    AuditChainBroken,
+    VerifiedChain,
+    entry_hash,
+    record,
+)
+from service.db import read_only, transaction, utcnow
+from tests.audit.chain import TAMPERING, append_entries, entries, tamper, verified
+from tests.factories import Members, advisory_payload
+
+ANALYST = "analyst@example.edu"
+READER = "reader@example.edu"
+
+
+def test_an_empty_log_verifies(session_factory: sessionmaker[Session]) -> None:
+    assert verified(session_factory) == VerifiedChain(count=0, head_hash=GENESIS_HASH)
+
+
+def test_a_clean_log_verifies_and_each_hash_covers_its_fields(
+    session_factory: sessionmaker[Session],
+) -> None:
+    append_entries(session_factory, 5)
+
+    chain = verified(session_factory)
+
+    with read_only(session_factory) as session:
+        stored = session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
+        assert [e.seq for e in stored] == [1, 2, 3, 4, 5]
+        assert stored[0].prev_hash == GENESIS_HASH
+        for before, after in itertools.pairwise(stored):
+            assert after.prev_hash == before.hash
+        for entry in stored:
+            assert entry.at.tzinfo is not None
+            assert entry.hash == entry_hash(
+                seq=entry.seq,
+                at=entry.at,
+                actor=entry.actor,
+                actor_org_id=entry.actor_org_id,
+                action=entry.action,
+                target=entry.target,
+                detail=entry.detail,
+                prev_hash=entry.prev_hash,
+            )
+        # The detail is stored in its canonical form.
+        assert stored[0].detail == '{"note":"ünïcödé ✓","revision":1}'
+        assert chain == VerifiedChain(count=5, head_hash=stored[-1].hash)
+
+
+@pytest.mark.parametrize("tampering", list(TAMPERING))
+def test_tampering_is_caught_at_the_first_broken_entry(
+    session_factory: sessionmaker[Session], engine: Engine, tampering: str
+) -> None:
+    append_entries(session_factory, 5)
+    statements, seq, reason = TAMPERING[tampering]
+
+    tamper(engine, statements)
+
+    with pytest.raises(AuditChainBroken) as caught:
+        verified(session_factory)
+    assert caught.value.seq == seq
+    assert caught.value.reason.startswith(reason), caught.value.reason
+
+
+def test_an_append_refuses_to_extend_a_broken_chain(
+    session_factory: sessionmaker[Session], engine: Engine
+) -> None:
+    append_entries(session_factory, 3)
+    tamper(engine, ["DELETE FROM audit_log WHERE seq = 3"])
+
+    with pytest.raises(AuditChainBroken) as caught:
+        append_entries(session_factory, 1)
+    assert caught.value.seq == 3
+    # Nothing was written, not even the number.
+    with pytest.raises(AuditChainBroken):
+        verified(session_factory)
+    assert [e.seq for e in entries(session_factory)] == [1, 2]
+
+
+def test_record_refuses_a_naive_time_and_a_detail_that_is_not_json(
+    session_factory: sessionmaker[Session],
+) -> None:
+    arguments: dict[str, Any] = {
+        "actor": "cli",
+        "actor_org_id": None,
+        "action": "admin.org.add",
+        "target": None,
+    }
+    with transaction(session_factory) as session:
+        with pytest.raises(ValueError, match="naive"):
+            record(session, detail={}, now=datetime(2026, 1, 1), **arguments)
+        with pytest.raises(CanonicalJSONError):
+            record(session, detail={"x": float("nan")}, now=utcnow(), **arguments)
+    assert entries(session_factory) == []
+    assert verified(session_factory).count == 0
+
+
+# --- concurrency ------------------------------------------------------------------------------
+
+
+def _run_together(tasks: list[Callable[[], None]]) -> None:
+    """Start every task at the same moment; re-raise the first failure."""
+    barrier = threading.Barrier(len(tasks))
+
+    def run(task: Callable[[], None]) -> None:
+        barrier.wait(timeout=30)
+        task()
+
+    with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
+        for future in [pool.submit(run, task) for task in tasks]:
+            future.result(timeout=120)
+
+
+def test_concurrent_appends_keep_one_chain(session_factory: sessionmaker[Session]) -> None:
+    writers, each = 8, 15
+    _run_together(
+        [
+            functools.partial(append_entries, session_factory, each, tag=str(writer))
+            for writer in range(writers)
+        ]
+    )
+
+    chain = verified(session_factory)
+    assert chain.count == writers * each
+    targets = [entry.target for entry in entries(session_factory)]
+    assert len(set(targets)) == writers * each
+
+
+def test_concurrent_writes_and_audited_reads_neither_deadlock_nor_fork(
+    session_factory: sessionmaker[Session], members: Members
+) -> None:
+    """Writers take ``revisions`` then ``audit``; readers only ``audit``: no cycle, one chain."""
+    with read_only(session_factory) as session:
+        analyst = principal_for(get_user_by_email(session, ANALYST))
+        reader = principal_for(get_user_by_email(session, READER))
+    with transaction(session_factory) as session:
+        create_advisory(
+            session,
+            principal=analyst,
+            node_id="test",
+            advisory_in=AdvisoryCreate.model_validate(advisory_payload(tlp="amber")),
+            now=utcnow(),
+        )
+    rounds = 10
+
+    def write() -> None:
+        for _ in range(rounds):
+            with transaction(session_factory) as session:
+                create_advisory(
+                    session,
+                    principal=analyst,
+                    node_id="test",
+                    advisory_in=AdvisoryCreate.model_validate(advisory_payload(tlp="amber")),
+                    now=utcnow(),
+                )
+
+    def read() -> None:
+        for _ in range(rounds):
+            with transaction(session_factory) as session:
+                documents, _ = list_advisories(
+                    session,
+                    principal=reader,
+                    filters=ListFilters(),
+                    limit=5,
+                    cursor=None,
+                    now=utcnow(),
+                )
+                assert documents
+
+    _run_together([write, write, write, read, read, read])
+
+    recorded = entries(session_factory)
+    assert verified(session_factory).count == len(recorded) == 1 + 6 * rounds
+    assert sum(entry.action == "advisory.create" for entry in recorded) == 1 + 3 * rounds
+    assert sum(entry.action == "advisory.list" for entry in recorded) == 3 * rounds
