@@ -220,6 +220,9 @@ def orgs_vet(name: str, until: datetime | None, end: bool) -> None:
     changes = OrgUpdate(vetted_until=None if end or until is None else until.date())
     with _unit_of_work(_settings()) as session:
         org = access.update_org(session, get_org_by_name(session, name), changes)
+        _audit(
+            session, "admin.org.update", org.id, changes.model_dump(mode="json", exclude_unset=True)
+        )
         click.echo(f"{org.name!r} vetted until {org.vetted_until or 'no longer vetted'}")
 
 
@@ -228,7 +231,10 @@ def orgs_vet(name: str, until: datetime | None, end: bool) -> None:
 def orgs_suspend(name: str) -> None:
     """Suspend an org: its users and tokens stop working at once."""
     with _unit_of_work(_settings()) as session:
-        access.update_org(session, get_org_by_name(session, name), OrgUpdate(status="suspended"))
+        org = access.update_org(
+            session, get_org_by_name(session, name), OrgUpdate(status="suspended")
+        )
+        _audit(session, "admin.org.update", org.id, {"status": "suspended"})
         click.echo(f"Suspended {name!r}")
 
 
@@ -237,7 +243,8 @@ def orgs_suspend(name: str) -> None:
 def orgs_reinstate(name: str) -> None:
     """Lift an org's suspension."""
     with _unit_of_work(_settings()) as session:
-        access.update_org(session, get_org_by_name(session, name), OrgUpdate(status="active"))
+        org = access.update_org(session, get_org_by_name(session, name), OrgUpdate(status="active"))
+        _audit(session, "admin.org.update", org.id, {"status": "active"})
         click.echo(f"Reinstated {name!r}")
 
 
@@ -282,7 +289,10 @@ def users_list(org_name: str | None) -> None:
 def users_disable(email: str) -> None:
     """Disable a user: its tokens stop working at once."""
     with _unit_of_work(_settings()) as session:
-        access.update_user(session, access.get_user_by_email(session, email), status="disabled")
+        user = access.update_user(
+            session, access.get_user_by_email(session, email), status="disabled"
+        )
+        _audit(session, "admin.user.update", user.id, {"status": "disabled"})
         click.echo(f"Disabled {email}")
 
 
@@ -291,7 +301,10 @@ def users_disable(email: str) -> None:
 def users_enable(email: str) -> None:
     """Enable a disabled user again."""
     with _unit_of_work(_settings()) as session:
-        access.update_user(session, access.get_user_by_email(session, email), status="active")
+        user = access.update_user(
+            session, access.get_user_by_email(session, email), status="active"
+        )
+        _audit(session, "admin.user.update", user.id, {"status": "active"})
         click.echo(f"Enabled {email}")
 
 
@@ -345,7 +358,8 @@ def tokens_list(email: str | None) -> None:
 def tokens_revoke(token_id: str) -> None:
     """Revoke a token at once (by the id shown by 'tokens list')."""
     with _unit_of_work(_settings()) as session:
-        access.revoke_token(session, token_id=token_id, now=utcnow())
+        token = access.revoke_token(session, token_id=token_id, now=utcnow())
+        _audit(session, "admin.token.revoke", token.id, {"user_id": token.user_id})
         click.echo(f"Revoked {token_id}")
 
 

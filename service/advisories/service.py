@@ -181,14 +181,15 @@ def store_revisions(
         if i not in existing
     ]
     if fresh:
-        inserted = session.execute(
-            insert(Advisory).returning(Advisory.id, Advisory.pk, sort_by_parameter_order=True),
-            fresh,
-        )
-        pks.update({advisory_id: pk for advisory_id, pk in inserted})
+        # render_nulls keeps None values in (otherwise every draft splits the multi-row insert),
+        # and reading the keys back by id avoids RETURNING, which SQLite would do row by row.
+        session.execute(insert(Advisory).execution_options(render_nulls=True), fresh)
+        new_ids = [row["id"] for row in fresh]
+        rows = session.execute(select(Advisory.id, Advisory.pk).where(Advisory.id.in_(new_ids)))
+        pks.update({advisory_id: pk for advisory_id, pk in rows})
     session.flush()
     session.execute(
-        insert(AdvisoryRevision),
+        insert(AdvisoryRevision).execution_options(render_nulls=True),
         [
             {
                 "seq": first_seq + offset,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
 
 from service.access import service
 from service.access.models import ApiToken, Org, User
 from service.access.policy import require_operator
+from service.access.principal import Principal
 from service.access.schemas import (
     OrgAdminRead,
     OrgCreate,
@@ -23,6 +25,7 @@ from service.access.schemas import (
 )
 from service.api.deps import NowDep, PrincipalDep, SessionFactoryDep, SettingsDep
 from service.api.problems import PROBLEM_JSON
+from service.audit.service import record
 from service.db import read_only, transaction
 
 _PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
@@ -35,6 +38,26 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=_ERRORS)
+
+
+def _record(
+    session: Session,
+    principal: Principal,
+    action: str,
+    target: str,
+    detail: dict[str, Any],
+    now: datetime,
+) -> None:
+    # Every administrative change is in the audit log, in the change's own transaction.
+    record(
+        session,
+        actor=principal.email or "unknown",
+        actor_org_id=principal.org_id,
+        action=action,
+        target=target,
+        detail=detail,
+        now=now,
+    )
 
 
 def _org(org: Org, today: date) -> OrgAdminRead:
@@ -100,6 +123,7 @@ def add_org(
             vetted_until=org_in.vetted_until,
             email_domains=org_in.email_domains,
         )
+        _record(session, principal, "admin.org.add", org.id, org_in.model_dump(mode="json"), now)
         return _org(org, now.date())
 
 
@@ -115,6 +139,8 @@ def update_org(
     require_operator(principal)
     with transaction(factory) as session:
         org = service.update_org(session, service.get_org(session, org_id), changes_in)
+        changes = changes_in.model_dump(mode="json", exclude_unset=True)
+        _record(session, principal, "admin.org.update", org.id, changes, now)
         return _org(org, now.date())
 
 
@@ -129,17 +155,26 @@ def list_users(
 
 
 @router.post("/users", status_code=201)
-def add_user(user_in: UserCreate, principal: PrincipalDep, factory: SessionFactoryDep) -> UserRead:
+def add_user(
+    user_in: UserCreate, principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
+) -> UserRead:
     """Add a user to an org with one role."""
     require_operator(principal)
     with transaction(factory) as session:
         org = service.get_org(session, user_in.org_id)
-        return _user(service.add_user(session, email=user_in.email, org=org, role=user_in.role))
+        user = service.add_user(session, email=user_in.email, org=org, role=user_in.role)
+        detail = {"email": user.email, "org_id": org.id, "role": user.role}
+        _record(session, principal, "admin.user.add", user.id, detail, now)
+        return _user(user)
 
 
 @router.patch("/users/{user_id}")
 def update_user(
-    user_id: str, changes_in: UserUpdate, principal: PrincipalDep, factory: SessionFactoryDep
+    user_id: str,
+    changes_in: UserUpdate,
+    principal: PrincipalDep,
+    factory: SessionFactoryDep,
+    now: NowDep,
 ) -> UserRead:
     """Change a user's role, or disable (and re-enable) the user."""
     require_operator(principal)
@@ -150,6 +185,8 @@ def update_user(
             role=changes_in.role,
             status=changes_in.status,
         )
+        changes = changes_in.model_dump(mode="json", exclude_unset=True)
+        _record(session, principal, "admin.user.update", user.id, changes, now)
         return _user(user)
 
 
@@ -183,6 +220,8 @@ def create_token(
             read_only=token_in.read_only,
             label=token_in.label,
         )
+        detail = {"user_id": token.user_id, "read_only": token.read_only, "ttl_days": ttl.days}
+        _record(session, principal, "admin.token.create", token.id, detail, now)
         return TokenCreated(**_token(token).model_dump(), token=text)
 
 
@@ -193,4 +232,6 @@ def revoke_token(
     """Revoke a token at once."""
     require_operator(principal)
     with transaction(factory) as session:
-        return _token(service.revoke_token(session, token_id=token_id, now=now))
+        token = service.revoke_token(session, token_id=token_id, now=now)
+        _record(session, principal, "admin.token.revoke", token.id, {"user_id": token.user_id}, now)
+        return _token(token)
