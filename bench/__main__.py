@@ -29,7 +29,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=30, help="untimed requests per case")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds at most per timed case")
     parser.add_argument(
-        "--plans", action="store_true", help="also print the list query's plan on each backend"
+        "--plans",
+        action="store_true",
+        help="also print the plans of the list and search queries on each backend",
     )
     args = parser.parse_args(argv)
     if args.count < 1 or args.batch < 1 or args.runs < 1 or args.warmup < 0:

@@ -8,15 +8,14 @@
    results fetched again and again with its cursor.
 3. Baselines in the same process: the same pages through ``list_advisories`` with a session
    (SQL and paging, no HTTP), and ``GET /healthz`` (the framework's floor).
+4. The access policy's cost (``bench.policy``): a list and a search with the policy filter, for
+   a vetted reader, an unvetted reader and an anonymous caller, against the same query with none.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import math
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,10 @@ import httpx
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench import policy
 from bench.data import NODE_ID, READER_EMAIL
 from bench.load import LoadStats, load, make_members
+from bench.timing import Timing, time_calls
 from service.access.principal import Principal, principal_for
 from service.access.service import get_user_by_email
 from service.advisories.cursor import decode_cursor
@@ -46,26 +47,6 @@ QUERY = "&".join(f"{k}={v}" for k, v in FILTERS.items())
 LIST_URL = f"/v1/advisories?{QUERY}&limit={PAGE}"
 
 
-@dataclass(frozen=True)
-class Timing:
-    """Latencies of one case, in milliseconds, sorted."""
-
-    samples: tuple[float, ...]
-
-    def percentile(self, p: float) -> float:
-        """Nearest-rank percentile."""
-        rank = max(1, math.ceil(p / 100 * len(self.samples)))
-        return self.samples[rank - 1]
-
-    @property
-    def p50(self) -> float:
-        return self.percentile(50)
-
-    @property
-    def p99(self) -> float:
-        return self.percentile(99)
-
-
 @dataclass
 class Result:
     backend: str
@@ -77,6 +58,7 @@ class Result:
     timings: dict[str, Timing] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     plans: list[str] = field(default_factory=list)
+    policy: policy.PolicyResult = field(default_factory=policy.PolicyResult)
 
 
 class InProcessClient:
@@ -98,22 +80,6 @@ class InProcessClient:
     def close(self) -> None:
         self._loop.run_until_complete(self._client.aclose())
         self._loop.close()
-
-
-def time_calls(call: Callable[[], object], *, warmup: int, runs: int, budget_s: float) -> Timing:
-    """Run ``call`` ``warmup`` times untimed, then ``runs`` times timed (at most ``budget_s``)."""
-    for _ in range(warmup):
-        call()
-    gc.collect()
-    samples = []
-    deadline = time.perf_counter() + budget_s
-    for _ in range(runs):
-        start = time.perf_counter_ns()
-        call()
-        samples.append((time.perf_counter_ns() - start) / 1e6)
-        if time.perf_counter() > deadline:
-            break
-    return Timing(tuple(sorted(samples)))
 
 
 def check_loaded(factory: sessionmaker[Session], stats: LoadStats) -> None:
@@ -293,6 +259,16 @@ def run(
             finally:
                 client.close()
                 app.state.engine.dispose()
+        log(f"{backend}: timing the access policy filter ...")
+        result.policy = policy.measure(
+            engine,
+            factory,
+            warmup=warmup,
+            runs=runs,
+            budget_s=budget_s,
+            show_plans=show_plans,
+            log=lambda message: log(f"{backend}: {message}"),
+        )
         if show_plans:
             for label, cursor in (("first page", None), ("deep page", deep_cursor)):
                 result.plans.append(f"plan of the list query, {label}:")
@@ -357,4 +333,5 @@ def report(result: Result, *, title: str) -> list[str]:
     lines.append(f"(generating the documents took {stats.generate_seconds:.1f} s, not counted)")
     lines.extend(f"note: {note}" for note in result.notes)
     lines.extend(result.plans)
+    lines.extend(policy.report(result.policy))
     return lines

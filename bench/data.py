@@ -42,7 +42,12 @@ ORGS: tuple[OrgSpec, ...] = (
         True,
         (("reader@example.edu", "reader"), ("analyst@example.edu", "analyst")),
     ),
-    OrgSpec("Example Polytechnic", "university", False, (("analyst@poly.example", "analyst"),)),
+    OrgSpec(
+        "Example Polytechnic",
+        "university",
+        False,
+        (("analyst@poly.example", "analyst"), ("reader@poly.example", "reader")),
+    ),
     OrgSpec(
         "Northern Institute of Science", "university", True, (("analyst@nis.example", "analyst"),)
     ),
@@ -58,6 +63,7 @@ ORGS: tuple[OrgSpec, ...] = (
     OrgSpec("Node operations", "other", False, (("operator@node.example", "operator"),)),
 )
 READER_EMAIL = "reader@example.edu"  # a reader of a vetted university
+UNVETTED_READER_EMAIL = "reader@poly.example"  # a reader of a university not (yet) vetted
 CONTRIBUTORS = {
     "academia": [o for o in ORGS if o.kind == "university"],
     "government": [o for o in ORGS if o.kind == "government"],

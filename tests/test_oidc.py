@@ -31,6 +31,7 @@ from service.api.deps import get_now
 from service.app import create_app
 from service.db import transaction, utcnow
 from service.settings import SESSION_SECRET_FILE, Settings
+from tests.audit.chain import entries, verified
 from tests.factories import Members, advisory_payload, table_counts
 from tests.oidc_provider import Identity, Provider, running_provider
 
@@ -160,6 +161,23 @@ def _assert_refusal_page(response: httpx.Response, status: int, *phrases: str) -
 
 
 # --- the happy path ------------------------------------------------------------------------------
+
+
+def test_sign_ins_and_the_accounts_they_create_are_audited(
+    client: TestClient,
+    provider: Provider,
+    domains: Members,
+    session_factory: sessionmaker[Session],
+) -> None:
+    assert sign_in(client, provider, "reader@example.edu").status_code == 303
+    assert sign_in(client, provider, "newcomer@example.edu").status_code == 303
+
+    log = [(e.actor, e.action, e.detail) for e in entries(session_factory)]
+    assert log[-2:] == [
+        ("reader@example.edu", "auth.sign_in", {"created_user": False, "role": "reader"}),
+        ("newcomer@example.edu", "auth.sign_in", {"created_user": True, "role": "reader"}),
+    ]
+    assert verified(session_factory).count == len(log)
 
 
 def test_sign_in_sets_a_safe_cookie_and_identifies_the_user(

@@ -84,12 +84,15 @@ def require_authenticated(principal: Principal) -> None:
         raise NotAuthenticated("Sign in with a bearer token to do this.")
 
 
-def require_operator(principal: Principal) -> None:
-    """Raise unless the caller is an operator with a token that may write."""
+def require_operator(principal: Principal, *, changes: bool) -> None:
+    """Raise unless the caller is an operator; one who ``changes`` anything must be able to write.
+
+    A read-only operator token (or a web session) may look at members, never change them.
+    """
     require_authenticated(principal)
     if principal.role != "operator":
         raise NotPermitted("Only operators administer the node.")
-    if principal.read_only:
+    if changes and principal.read_only:
         raise NotPermitted("This token is read-only.")
 
 

@@ -7,12 +7,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from service.advisories.schemas import Printable
+
 OrgKind = Literal["university", "government", "company", "other"]
 OrgStatus = Literal["active", "suspended"]
 Role = Literal["reader", "analyst", "publisher", "operator"]
 UserStatus = Literal["active", "disabled"]
 Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=253)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Printable: control characters mean nothing in a name, and PostgreSQL cannot store NUL at all.
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Printable
+]
 
 
 class _Strict(BaseModel):
@@ -65,7 +70,9 @@ class OrgAdminRead(BaseModel):
 
 
 class UserCreate(_Strict):
-    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
+    email: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320), Printable
+    ]
     org_id: str
     role: Role
 
@@ -89,7 +96,9 @@ class TokenCreate(_Strict):
     user_id: str
     ttl_days: int | None = Field(default=None, ge=1, le=3650)
     read_only: bool = False
-    label: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    label: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), Printable] | None
+    ) = None
 
 
 class TokenRead(BaseModel):

@@ -26,6 +26,12 @@ from service.access.tokens import issue_token
 from service.errors import Conflict, InvalidInput, NotFound
 
 
+def _could_be_stored(key: str) -> bool:
+    """Whether ``key`` could name a row: no stored id holds NUL, and PostgreSQL refuses a query
+    that does (a 500 instead of "not found")."""
+    return "\x00" not in key
+
+
 def _normalise_domains(domains: Sequence[str]) -> list[str]:
     cleaned = sorted({d.strip().lower().lstrip("@") for d in domains})
     for domain in cleaned:
@@ -74,7 +80,7 @@ def list_orgs(session: Session) -> Sequence[Org]:
 
 
 def get_org(session: Session, org_id: str) -> Org:
-    org = session.get(Org, org_id)
+    org = session.get(Org, org_id) if _could_be_stored(org_id) else None
     if org is None:
         raise NotFound(f"No org {org_id}.")
     return org
@@ -120,12 +126,14 @@ def add_user(session: Session, *, email: str, org: Org, role: str) -> User:
 def list_users(session: Session, *, org_id: str | None = None) -> Sequence[User]:
     query = select(User).order_by(User.email)
     if org_id is not None:
+        if not _could_be_stored(org_id):
+            return []
         query = query.where(User.org_id == org_id)
     return session.scalars(query).all()
 
 
 def get_user(session: Session, user_id: str) -> User:
-    user = session.get(User, user_id)
+    user = session.get(User, user_id) if _could_be_stored(user_id) else None
     if user is None:
         raise NotFound(f"No user {user_id}.")
     return user
@@ -189,13 +197,15 @@ def create_token(
 def list_tokens(session: Session, *, user_id: str | None = None) -> Sequence[ApiToken]:
     query = select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id)
     if user_id is not None:
+        if not _could_be_stored(user_id):
+            return []
         query = query.where(ApiToken.user_id == user_id)
     return session.scalars(query).all()
 
 
 def revoke_token(session: Session, *, token_id: str, now: datetime) -> ApiToken:
     """Revoke a token at once; revoking it again changes nothing."""
-    token = session.get(ApiToken, token_id)
+    token = session.get(ApiToken, token_id) if _could_be_stored(token_id) else None
     if token is None:
         raise NotFound(f"No token {token_id}.")
     if token.revoked_at is None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from service.access.models import OrgDomain, User
 from service.access.principal import Principal, principal_for
 from service.access.service import add_user
+from service.audit.service import record
 from service.errors import NotPermitted
 
 __all__ = [
@@ -97,6 +98,7 @@ def sign_in_by_email(session: Session, *, email: str, verified: bool, now: datet
                 "Ask the operator of this node to register the domain for your organisation.",
             )
         _check_active(user.org.name, user.org.status, user.status, normalised)
+        _record_sign_in(session, user, created=False, now=now)
         return user
     if registered is None:
         raise SignInRefused(
@@ -109,7 +111,21 @@ def sign_in_by_email(session: Session, *, email: str, verified: bool, now: datet
     user = add_user(session, email=normalised, org=org, role=JIT_ROLE)
     user.created_at = now
     session.flush()
+    _record_sign_in(session, user, created=True, now=now)
     return user
+
+
+def _record_sign_in(session: Session, user: User, *, created: bool, now: datetime) -> None:
+    # Web sign-ins, and the accounts they create, are administrative events: keep them.
+    record(
+        session,
+        actor=user.email,
+        actor_org_id=user.org_id,
+        action="auth.sign_in",
+        target=user.id,
+        detail={"created_user": created, "role": user.role},
+        now=now,
+    )
 
 
 def _check_active(org_name: str, org_status: str, user_status: str, email: str) -> None:

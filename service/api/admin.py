@@ -104,7 +104,7 @@ def list_orgs(
     principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> list[OrgAdminRead]:
     """Every member org with its vetting and status."""
-    require_operator(principal)
+    require_operator(principal, changes=False)
     with read_only(factory) as session:
         return [_org(org, now.date()) for org in service.list_orgs(session)]
 
@@ -114,7 +114,7 @@ def add_org(
     org_in: OrgCreate, principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> OrgAdminRead:
     """Admit an org."""
-    require_operator(principal)
+    require_operator(principal, changes=True)
     with transaction(factory) as session:
         org = service.add_org(
             session,
@@ -136,7 +136,7 @@ def update_org(
     now: NowDep,
 ) -> OrgAdminRead:
     """Vet (or end vetting), suspend or reinstate, or set the email domains of an org."""
-    require_operator(principal)
+    require_operator(principal, changes=True)
     with transaction(factory) as session:
         org = service.update_org(session, service.get_org(session, org_id), changes_in)
         changes = changes_in.model_dump(mode="json", exclude_unset=True)
@@ -149,7 +149,7 @@ def list_users(
     principal: PrincipalDep, factory: SessionFactoryDep, org_id: str | None = None
 ) -> list[UserRead]:
     """Users, optionally of one org."""
-    require_operator(principal)
+    require_operator(principal, changes=False)
     with read_only(factory) as session:
         return [_user(user) for user in service.list_users(session, org_id=org_id)]
 
@@ -159,7 +159,7 @@ def add_user(
     user_in: UserCreate, principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> UserRead:
     """Add a user to an org with one role."""
-    require_operator(principal)
+    require_operator(principal, changes=True)
     with transaction(factory) as session:
         org = service.get_org(session, user_in.org_id)
         user = service.add_user(session, email=user_in.email, org=org, role=user_in.role)
@@ -177,7 +177,7 @@ def update_user(
     now: NowDep,
 ) -> UserRead:
     """Change a user's role, or disable (and re-enable) the user."""
-    require_operator(principal)
+    require_operator(principal, changes=True)
     with transaction(factory) as session:
         user = service.update_user(
             session,
@@ -195,7 +195,7 @@ def list_tokens(
     principal: PrincipalDep, factory: SessionFactoryDep, user_id: str | None = None
 ) -> list[TokenRead]:
     """Tokens' metadata (never their secrets), newest first."""
-    require_operator(principal)
+    require_operator(principal, changes=False)
     with read_only(factory) as session:
         return [_token(token) for token in service.list_tokens(session, user_id=user_id)]
 
@@ -209,7 +209,7 @@ def create_token(
     now: NowDep,
 ) -> TokenCreated:
     """Issue a token for a user; its text is in this answer and nowhere else, ever."""
-    require_operator(principal)
+    require_operator(principal, changes=True)
     ttl = timedelta(days=token_in.ttl_days or settings.token_ttl_days)
     with transaction(factory) as session:
         token, text = service.new_token(
@@ -230,7 +230,7 @@ def revoke_token(
     token_id: str, principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> TokenRead:
     """Revoke a token at once."""
-    require_operator(principal)
+    require_operator(principal, changes=True)
     with transaction(factory) as session:
         token = service.revoke_token(session, token_id=token_id, now=now)
         _record(session, principal, "admin.token.revoke", token.id, {"user_id": token.user_id}, now)

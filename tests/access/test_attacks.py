@@ -240,6 +240,29 @@ def test_revoking_a_token_stops_it_at_once(
     assert_unauthenticated(client.get("/v1/me", headers=bearer(token)))
 
 
+def test_a_role_change_takes_effect_on_the_next_request(
+    client: TestClient, members: Members, session_factory: sessionmaker[Session]
+) -> None:
+    operator = members.auth(OPERATOR)
+    analyst_id = _user_id(client, members, ANALYST)
+    path = f"/v1/admin/users/{analyst_id}"
+    token = members.auth(ANALYST)
+    before = table_counts(session_factory)
+
+    assert client.patch(path, json={"role": "reader"}, headers=operator).status_code == 200
+    assert_problem(client.post("/v1/advisories", json=advisory_payload(), headers=token), 403)
+    assert_problem(client.get("/v1/admin/orgs", headers=token), 403)
+    assert table_counts(session_factory) == before
+
+    assert client.patch(path, json={"role": "operator"}, headers=operator).status_code == 200
+    assert client.get("/v1/admin/orgs", headers=token).status_code == 200
+    assert_problem(client.post("/v1/advisories", json=advisory_payload(), headers=token), 403)
+
+    assert client.patch(path, json={"role": "analyst"}, headers=operator).status_code == 200
+    assert_problem(client.get("/v1/admin/orgs", headers=token), 403)
+    post_advisory(client, token)
+
+
 # --- guessing ids -----------------------------------------------------------------------------
 
 

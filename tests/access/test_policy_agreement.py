@@ -1,8 +1,9 @@
 """``visible_clause`` (the SQL filter) and ``can_read`` (the predicate) agree: one policy.
 
 Hypothesis draws a principal (anonymous, or a user of any role in an org that is vetted, never
-vetted, vetted until yesterday or until today) and a handful of advisories (any status, tier
-and TLP, any audience, contributed by any of those orgs or by none, as a peer's advisory is).
+vetted, vetted until yesterday or until today), a handful of advisories (any status, tier and
+TLP, any audience, contributed by any of those orgs or by none, as a peer's advisory is) and the
+day the question is asked, a few days either side of the vetting dates.
 Each example stores the advisories with ``store_revisions``, the write path every writer
 shares, asks the real database which of them ``visible_clause`` lets through, and compares
 that with ``can_read`` on the same facts, read back from the database as single reads do.
@@ -127,8 +128,7 @@ def _describe(principal: Principal, drawn: Drawn, org_names: dict[str | None, st
 
 def test_visible_clause_and_can_read_agree(session_factory: sessionmaker[Session]) -> None:
     now = utcnow()
-    today = now.date()
-    org_ids, principals = _members(session_factory, today)
+    org_ids, principals = _members(session_factory, now.date())
     org_names: dict[str | None, str] = {org_id: name for name, org_id in org_ids.items()}
     names = sorted(org_ids)
     drawn_advisory = st.builds(
@@ -149,8 +149,11 @@ def test_visible_clause_and_can_read_agree(session_factory: sessionmaker[Session
     @given(
         principal=st.sampled_from([ANONYMOUS, *principals]),
         batch=st.lists(drawn_advisory, min_size=1, max_size=8),
+        # The day the question is asked, around the orgs' vetting dates.
+        days_later=st.integers(min_value=-2, max_value=2),
     )
-    def agree(principal: Principal, batch: list[Drawn]) -> None:
+    def agree(principal: Principal, batch: list[Drawn], days_later: int) -> None:
+        today = now.date() + timedelta(days=days_later)
         stamp = now.isoformat().replace("+00:00", "Z")
         documents = [_document(drawn, org_ids, stamp) for drawn in batch]
         drawn_by_id = {doc["id"]: drawn for doc, drawn in zip(documents, batch, strict=True)}
@@ -192,7 +195,7 @@ def test_visible_clause_and_can_read_agree(session_factory: sessionmaker[Session
         }
         assert facts == expected_facts, "the stored facts are not the ones written"
         disagreements = [
-            f"{_describe(principal, drawn_by_id[i], org_names)}: "
+            f"{_describe(principal, drawn_by_id[i], org_names)}, {days_later:+d} days on: "
             f"visible_clause says {i in by_sql}, can_read says {i not in by_sql}"
             for i in ids
             if can_read(principal, facts[i], today=today) != (i in by_sql)

@@ -546,3 +546,82 @@ def test_no_token_for_a_disabled_user_or_a_suspended_org(
         assert_problem(response, 409)
 
     assert ok(client.get("/v1/admin/tokens", headers=operator)) == before
+
+
+# --- text the database cannot or should not hold ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "character",
+    [
+        pytest.param("\x00", id="nul"),
+        pytest.param("\x07", id="bel"),
+        pytest.param("\x1b", id="esc"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/admin/orgs", {"name": "Evil{c}Org", "kind": "university"}, "name"),
+        (
+            "/v1/admin/orgs",
+            {"name": "Evil Org", "kind": "university", "email_domains": ["evil{c}.example"]},
+            "email_domains",
+        ),
+        ("/v1/admin/users", {"email": "evil{c}@example.edu", "role": "reader"}, "email"),
+        ("/v1/admin/tokens", {"label": "evil{c}label"}, "label"),
+    ],
+)
+def test_control_characters_are_422_naming_the_field(
+    client: TestClient,
+    members: Members,
+    operator: dict[str, str],
+    path: str,
+    body: dict[str, Any],
+    field: str,
+    character: str,
+) -> None:
+    """Never meaningful in a name, and PostgreSQL cannot store NUL at all (that was a 500)."""
+    filled = {
+        k: [x.format(c=character) for x in v] if isinstance(v, list) else v.format(c=character)
+        for k, v in body.items()
+    }
+    if path == "/v1/admin/users":
+        filled["org_id"] = members.org_ids[EXAMPLE]
+    if path == "/v1/admin/tokens":
+        filled["user_id"] = _user_id(client, operator, READER)
+    listing = {"/v1/admin/orgs": "orgs", "/v1/admin/users": "users", "/v1/admin/tokens": "tokens"}
+    before = ok(client.get(f"/v1/admin/{listing[path]}", headers=operator))
+
+    response = client.post(path, json=filled, headers=operator)
+
+    problem = assert_problem(response, 422)
+    assert any(e["field"].split(".")[0] == field for e in problem["errors"]), problem
+    assert ok(client.get(f"/v1/admin/{listing[path]}", headers=operator)) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PATCH", "/v1/admin/orgs/%00", {"vetted_until": None}),
+        ("PATCH", "/v1/admin/users/a%00b", {"role": "reader"}),
+        ("POST", "/v1/admin/tokens/%00/revoke", None),
+        ("POST", "/v1/admin/users", {"email": "x@example.edu", "org_id": "\x00", "role": "reader"}),
+        ("POST", "/v1/admin/tokens", {"user_id": "\x00"}),
+    ],
+)
+def test_ids_with_nul_are_unknown_not_errors(
+    client: TestClient, operator: dict[str, str], method: str, path: str, body: Any
+) -> None:
+    """No stored id holds NUL: such an id names nothing (PostgreSQL refuses to even look)."""
+    assert_problem(client.request(method, path, json=body, headers=operator), 404)
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [("/v1/admin/users", {"org_id": "\x00"}), ("/v1/admin/tokens", {"user_id": "a\x00"})],
+)
+def test_filtering_by_an_id_with_nul_finds_nothing(
+    client: TestClient, operator: dict[str, str], path: str, params: dict[str, str]
+) -> None:
+    assert ok(client.get(path, params=params, headers=operator)) == []

@@ -74,3 +74,23 @@ def test_refused_admin_calls_leave_no_entry(
     )
     assert (refused.status_code, invalid.status_code) == (403, 422)
     assert entries(session_factory) == before
+
+
+def test_a_read_only_operator_token_looks_but_never_changes(
+    client: TestClient, members: Members, session_factory: sessionmaker[Session]
+) -> None:
+    operator_id = client.get("/v1/me", headers=members.auth(OPERATOR)).json()["user_id"]
+    looking = client.post(
+        "/v1/admin/tokens",
+        json={"user_id": operator_id, "read_only": True},
+        headers=members.auth(OPERATOR),
+    ).json()["token"]
+    headers = {"Authorization": f"Bearer {looking}"}
+    before = entries(session_factory)
+
+    assert client.get("/v1/admin/orgs", headers=headers).status_code == 200
+    assert client.get("/v1/admin/users", headers=headers).status_code == 200
+    refused = client.post("/v1/admin/orgs", json={"name": "Y", "kind": "company"}, headers=headers)
+    assert refused.status_code == 403
+    assert "read-only" in refused.json()["detail"]
+    assert entries(session_factory) == before
