@@ -16,7 +16,7 @@ token means 401. Failures are collected and reported together, each naming its c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -174,7 +174,7 @@ def _cases() -> list[Case]:
 
 
 # Lists asked for, and which advisories each may return (before visibility).
-LIST_QUERIES: list[tuple[dict[str, str | int], Any]] = [
+LIST_QUERIES: list[tuple[dict[str, str | int], Callable[[Case], bool]]] = [
     ({}, lambda c: c.status == "published"),
     ({"status": "published"}, lambda c: c.status == "published"),
     ({"status": "withdrawn"}, lambda c: c.status == "withdrawn"),

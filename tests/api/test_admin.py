@@ -1,9 +1,9 @@
 """``/v1/admin``: orgs, users and tokens, as an operator uses them (SPEC section 6).
 
 Who may call each endpoint is checked here too: every endpoint refuses anonymous callers (401)
-and members who are not operators (403) and changes nothing for them. The refusal of every
-admin endpoint to every kind of non-operator, read-only tokens included, is in
-``tests/access/test_attacks.py``.
+and members who are not operators (403). ``tests/access/test_attacks.py`` sends every admin
+endpoint every kind of caller (bad tokens, each non-operator role, a read-only operator token)
+and checks that the refused ones changed nothing.
 """
 
 from __future__ import annotations
