@@ -27,7 +27,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=1_000, help="advisories per transaction")
     parser.add_argument("--runs", type=int, default=300, help="timed requests per case")
     parser.add_argument("--warmup", type=int, default=30, help="untimed requests per case")
-    parser.add_argument("--budget", type=float, default=20.0, help="seconds at most per timed case")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=20.0,
+        help="seconds at most per timed case (or group of cases timed interleaved)",
+    )
     parser.add_argument(
         "--plans",
         action="store_true",

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from functools import partial
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, create_engine, select, text
 from sqlalchemy.exc import DBAPIError
@@ -90,6 +90,10 @@ def unfiltered_query(clauses: Sequence[ColumnElement[bool]]) -> Select[int, str]
         .order_by(Advisory.pk.desc())
         .limit(PAGE + 1)
     )
+
+
+def _unfiltered_for(workload: Workload) -> Select[int, str]:
+    return unfiltered_query(workload.clauses())
 
 
 def filtered_query(principal: Principal, workload: Workload, today: date) -> Select[int, str]:
@@ -186,7 +190,7 @@ def cases(
 
     def unfiltered() -> None:
         with read_only(factory) as session:
-            rows = session.execute(unfiltered_query(workload.clauses())).all()
+            rows = session.execute(_unfiltered_for(workload)).all()
         if len(rows) != min(PAGE + 1, group.matching):
             raise RuntimeError(f"{workload.label}, unfiltered: {len(rows)} rows")
 
@@ -241,7 +245,7 @@ AUTO_EXPLAIN = (
 )
 
 
-def _plans_as_run(engine: Engine, queries: dict[str, Callable[[], Select[Any]]]) -> list[str]:
+def _plans_as_run(engine: Engine, queries: dict[str, Callable[[], Select[int, str]]]) -> list[str]:
     """PostgreSQL: each query's plan as run, from auto_explain, at its ``PLAN_EXECUTION``th run.
 
     On a connection of its own (discarded after), executing ``queries`` as the timed calls do,
@@ -266,6 +270,7 @@ def _plans_as_run(engine: Engine, queries: dict[str, Callable[[], Select[Any]]])
                 connection.execute(text("SET " + setting))
             notices: list[str] = []
             driver = connection.connection.driver_connection
+            assert driver is not None
             driver.add_notice_handler(lambda notice: notices.append(notice.message_primary or ""))
             for label, query in queries.items():
                 for _ in range(PLAN_EXECUTION):
@@ -291,13 +296,13 @@ def _without_query_text(plans: list[str]) -> list[str]:
     return [first, *rest[start:]]
 
 
-def _explain_literal(connection: Connection, query: Select[Any]) -> list[str]:
+def _explain_literal(connection: Connection, query: Select[int, str]) -> list[str]:
     compiled = query.compile(connection, compile_kwargs={"literal_binds": True})
     rows = connection.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + str(compiled))).all()
     return [str(row[0]) for row in rows]
 
 
-def _plans_sqlite(engine: Engine, queries: dict[str, Callable[[], Select[Any]]]) -> list[str]:
+def _plans_sqlite(engine: Engine, queries: dict[str, Callable[[], Select[int, str]]]) -> list[str]:
     """SQLite: EXPLAIN QUERY PLAN with the parameters bound, as the timed calls run them."""
     lines: list[str] = []
     with engine.connect() as connection:
@@ -313,16 +318,12 @@ def _plans_sqlite(engine: Engine, queries: dict[str, Callable[[], Select[Any]]])
 
 def plans(engine: Engine, readers: dict[str, Principal], today: date) -> list[str]:
     """The plans of every timed query, unfiltered and for each principal."""
-    queries: dict[str, Callable[[], Select[Any]]] = {}
+    queries: dict[str, Callable[[], Select[int, str]]] = {}
     for workload in WORKLOADS:
-        queries[f"plan of {workload.label}, no policy filter"] = lambda workload=workload: (
-            unfiltered_query(workload.clauses())
-        )
+        queries[f"plan of {workload.label}, no policy filter"] = partial(_unfiltered_for, workload)
         for name, principal in readers.items():
-            queries[f"plan of {workload.label}, {name}"] = (
-                lambda principal=principal, workload=workload: filtered_query(
-                    principal, workload, today
-                )
+            queries[f"plan of {workload.label}, {name}"] = partial(
+                filtered_query, principal, workload, today
             )
     if engine.dialect.name == "sqlite":
         return _plans_sqlite(engine, queries)
@@ -420,11 +421,11 @@ def report(result: PolicyResult) -> list[str]:
     )
     for group in result.groups:
         t = group.timings
-        base = t["unfiltered"].p50
+        unfiltered = t["unfiltered"].p50
         name = group.workload.name
         lines += [
             f"{'  ' + name + ': the filter (building it, running it)':<{width}}"
-            + "".join(f"{t[f'sql {p}'].p50 - base:>+17.2f}" for p in PRINCIPALS),
+            + "".join(f"{t[f'sql {p}'].p50 - unfiltered:>+17.2f}" for p in PRINCIPALS),
             f"{'  ' + name + ': then list_advisories() (audit, 3 columns)':<{width}}"
             + "".join(f"{t[f'api {p}'].p50 - t[f'sql {p}'].p50:>+17.2f}" for p in PRINCIPALS),
         ]
