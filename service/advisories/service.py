@@ -280,13 +280,24 @@ def create_advisory(
 
 
 def _head_for_change(
-    session: Session, *, principal: Principal, advisory_id: str, base_revision: int, today: date
+    session: Session,
+    *,
+    principal: Principal,
+    node_id: str,
+    advisory_id: str,
+    base_revision: int,
+    today: date,
 ) -> tuple[Advisory, dict[str, Any]]:
+    """The advisory a change applies to, once every rule shared by all changes holds."""
     # Writing needs credentials whatever the advisory: an anonymous caller learns nothing more.
     require_authenticated(principal)
     head = _visible_head(session, principal=principal, advisory_id=advisory_id, today=today)
     document = json.loads(_current_document(session, head))
     check_can_write(principal, tier=head.tier, contributor_org_id=head.contributor_org_id)
+    if head.origin != node_id:
+        raise Conflict("Only the origin node may revise or withdraw this advisory.")
+    if head.status == "withdrawn":
+        raise Conflict("The advisory is withdrawn; a withdrawn advisory cannot be changed.")
     if base_revision != head.revision:
         raise Conflict(
             f"The advisory is at revision {head.revision}; the change was based on "
@@ -310,14 +321,11 @@ def update_advisory(
     head, current = _head_for_change(
         session,
         principal=principal,
+        node_id=node_id,
         advisory_id=advisory_id,
         base_revision=changes_in.base_revision,
         today=now.date(),
     )
-    if head.origin != node_id:
-        raise Conflict("Only the origin node may revise this advisory.")
-    if head.status == "withdrawn":
-        raise Conflict("A withdrawn advisory cannot be changed.")
     changes = changes_in.changes()
     changed_fields = sorted(changes)
     status = changes.pop("status", None) or head.status
@@ -373,14 +381,11 @@ def withdraw_advisory(
     head, current = _head_for_change(
         session,
         principal=principal,
+        node_id=node_id,
         advisory_id=advisory_id,
         base_revision=withdraw_in.base_revision,
         today=now.date(),
     )
-    if head.origin != node_id:
-        raise Conflict("Only the origin node may withdraw this advisory.")
-    if head.status == "withdrawn":
-        raise Conflict("The advisory is already withdrawn.")
     if head.status == "draft":
         # A withdrawn revision is visible beyond the org (and travels to peers): withdrawing a
         # draft would publish the content it was meant to retract.
