@@ -9,7 +9,10 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from service.errors import Conflict
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -72,9 +75,18 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit if the block succeeds, roll back if it raises."""
-    with factory() as session, session.begin():
-        yield session
+    """One unit of work: commit if the block succeeds, roll back if it raises.
+
+    A constraint the database refuses (two concurrent requests creating the same org name,
+    domain or user, which each checked was free) is a conflict with another change, not a fault.
+    """
+    try:
+        with factory() as session, session.begin():
+            yield session
+    except IntegrityError as exc:
+        raise Conflict(
+            "The change conflicts with another one made at the same time; reload and retry."
+        ) from exc
 
 
 @contextmanager
