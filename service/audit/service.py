@@ -127,26 +127,17 @@ def record(
     detail_text = canonical_text(dict(detail))
     seq = allocate(session, AUDIT_SEQUENCE)
     prev_hash = _previous_hash(session, seq)
-    entry = AuditEntry(
-        seq=seq,
-        at=at,
-        actor=actor,
-        actor_org_id=actor_org_id,
-        action=action,
-        target=target,
-        detail=detail_text,
-        prev_hash=prev_hash,
-        hash=entry_hash(
-            seq=seq,
-            at=at,
-            actor=actor,
-            actor_org_id=actor_org_id,
-            action=action,
-            target=target,
-            detail=detail_text,
-            prev_hash=prev_hash,
-        ),
-    )
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "actor_org_id": actor_org_id,
+        "action": action,
+        "target": target,
+        "detail": detail_text,
+        "prev_hash": prev_hash,
+    }
+    entry = AuditEntry(**fields, hash=entry_hash(**fields))
     session.add(entry)
     session.flush()
     return entry
