@@ -437,42 +437,6 @@ def test_analyst_cannot_move_an_advisory_to_government_tier(
     assert table_counts(session_factory) == before
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("id", "8c0e2f6e-2b1c-4a57-9c1e-000000000000"),
-        ("origin", "ca"),
-        ("revision", 7),
-        ("contributor_org", "Someone Else"),
-        ("published_at", "2020-01-01T00:00:00Z"),
-        ("updated_at", "2020-01-01T00:00:00Z"),
-        ("withdrawal_reason", "none"),
-    ],
-)
-def test_node_managed_fields_cannot_be_supplied(
-    client: TestClient,
-    members: Members,
-    session_factory: sessionmaker[Session],
-    field: str,
-    value: Any,
-) -> None:
-    existing = post_advisory(client, members.auth(ANALYST))
-    before = table_counts(session_factory)
-
-    created = client.post(
-        "/v1/advisories", json=advisory_payload(**{field: value}), headers=members.auth(ANALYST)
-    )
-    changed = client.patch(
-        f"/v1/advisories/{existing['id']}",
-        json={"base_revision": 1, field: value},
-        headers=members.auth(ANALYST),
-    )
-
-    assert_problem(created, 422, field)
-    assert_problem(changed, 422, field)
-    assert table_counts(session_factory) == before
-
-
 # --- reads ------------------------------------------------------------------------------------
 
 
