@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.api import admin, advisories, health, me
+from service.api import admin, advisories, federation, health, me
 from service.api.auth import install_web_sign_in
 from service.api.limits import BodySizeLimit
 from service.api.problems import install_problem_handlers
-from service.db import make_engine, make_session_factory
+from service.db import make_engine, make_session_factory, utcnow
+from service.peering.runner import SyncRunner
+from service.peering.service import NodeKeys
 from service.settings import Settings
 
 
@@ -19,9 +22,32 @@ def create_app(settings: Settings) -> FastAPI:
     """The node's application for ``settings``; it owns one engine, disposed on shutdown."""
     engine = make_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
 
+    node_keys = NodeKeys(settings.data_dir, settings.node_id, now=utcnow())
+    factory = make_session_factory(engine)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        worker = None
+        if settings.sync_interval_seconds > 0:
+            runner = SyncRunner(
+                engine=engine,
+                factory=factory,
+                data_dir=settings.data_dir,
+                node_id=settings.node_id,
+                interval=settings.sync_interval_seconds,
+                timeout=settings.peer_timeout_seconds,
+                page_size=settings.sync_page_size,
+            )
+            # Every worker runs one; the runner's lock lets one pass run at a time per node.
+            worker = threading.Thread(
+                target=runner.run_forever, args=(stop,), name="trex-sync", daemon=True
+            )
+            worker.start()
         yield
+        stop.set()
+        if worker is not None:
+            worker.join(timeout=10)
         engine.dispose()
 
     app = FastAPI(
@@ -32,12 +58,14 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = make_session_factory(engine)
+    app.state.session_factory = factory
+    app.state.node_keys = node_keys
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(advisories.router)
     app.include_router(admin.router)
+    app.include_router(federation.router)
     install_web_sign_in(app, settings)
     return app

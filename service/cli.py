@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,9 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from federation.keys import KeyError_, KeyRing, PublicNodeKey, b64url_encode
+from federation.rotation import rotate
+from federation.sync import PeerError, fetch_descriptor
 from service import demo
 from service.access import service as access
 from service.access.schemas import OrgUpdate
@@ -24,6 +29,9 @@ from service.db import make_engine, make_session_factory, transaction, utcnow
 from service.db import read_only as read_only_session
 from service.errors import TrexError
 from service.migrate import upgrade
+from service.peering import bundles
+from service.peering import service as peering
+from service.peering.runner import SyncRunner
 from service.settings import NODE_CONFIG_FILE, Settings, read_node_config
 
 
@@ -113,7 +121,9 @@ def init(node_id: str, name: str, country: str) -> None:
     checked = _settings(node_id=node_id, node_name=name, node_country=country.upper())
     _write_node_config(checked.data_dir, node_id=node_id, name=name, country=checked.node_country)
     upgrade(checked.resolved_database_url)
+    ring = _key_ring(checked)
     click.echo(f"Node {node_id!r} ready in {checked.data_dir.resolve()}")
+    _echo_key(ring.current.public)
 
 
 @main.command()
@@ -148,11 +158,12 @@ def demo_command() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
     now = utcnow()
+    key = _key_ring(settings).current
     with _unit_of_work(settings) as session:
         if demo.is_loaded(session):
             click.echo("Reusing the demo node in " + str(settings.data_dir.resolve()))
         else:
-            count = demo.load_demo(session, node_id=settings.node_id, now=now)
+            count = demo.load_demo(session, node_id=settings.node_id, now=now, key=key)
             click.echo(f"Loaded {count} demo advisories into {settings.data_dir.resolve()}")
         tokens = demo.issue_demo_tokens(
             session, now=now, ttl=timedelta(days=settings.token_ttl_days)
@@ -361,6 +372,248 @@ def tokens_revoke(token_id: str) -> None:
         token = access.revoke_token(session, token_id=token_id, now=utcnow())
         _audit(session, "admin.token.revoke", token.id, {"user_id": token.user_id})
         click.echo(f"Revoked {token_id}")
+
+
+def _key_ring(settings: Settings) -> KeyRing:
+    """The node's key ring, created on first use (mode 0600 in the data directory)."""
+    if not settings.node_id:
+        raise click.ClickException("This data directory has no node: run 'trex-node init' first.")
+    try:
+        return KeyRing.load_or_create(settings.data_dir, settings.node_id, now=utcnow())
+    except KeyError_ as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _echo_key(key: PublicNodeKey) -> None:
+    # Public material only: the private key never leaves the key ring file.
+    click.echo(f"  kid          {key.kid}")
+    click.echo(f"  public key   {b64url_encode(key.public_key)}")
+    click.echo(f"  fingerprint  {key.fingerprint}")
+
+
+@main.group()
+def keys() -> None:
+    """This node's Ed25519 keys."""
+
+
+@keys.command("show")
+def keys_show() -> None:
+    """The node's keys, for peers to pin (check the fingerprint with them out of band)."""
+    ring = _key_ring(_settings())
+    for key in ring.keys:
+        state = "current" if key is ring.current else "retired"
+        click.echo(f"{state}:")
+        _echo_key(key.public)
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Make a new signing key; the old one signs a statement that lets peers accept it."""
+    settings = _settings()
+    ring = _key_ring(settings)
+    rotated = rotate(ring, now=utcnow())
+    rotated.save(settings.data_dir)
+    with _unit_of_work(settings) as session:
+        _audit(
+            session,
+            "federation.key.rotate",
+            settings.node_id,
+            {"kid": rotated.current.kid, "previous_kid": ring.current.kid},
+        )
+    click.echo("New signing key (peers learn it from the statement the previous key signed):")
+    _echo_key(rotated.current.public)
+
+
+@main.group()
+def peers() -> None:
+    """Nodes this node federates with."""
+
+
+@peers.command("add")
+@click.argument("node_id")
+@click.option("--url", default=None, help="The peer's public URL (omit: only trust its key).")
+@click.option("--public-key", required=True, help="The peer's Ed25519 key, base64url (pinned).")
+@click.option("--kid", default=None, help="The key's id (read from the peer's descriptor).")
+def peers_add(node_id: str, url: str | None, public_key: str, kid: str | None) -> None:
+    """Pin a peer's key; with --url, also pull its feed.
+
+    With a URL the key's id comes from the peer's descriptor, which must list this very key:
+    the key you were given out of band is pinned, never one the network offers.
+    """
+    settings = _settings()
+    try:
+        raw = peering.parse_public_key(public_key)
+    except TrexError as error:
+        raise click.ClickException(error.detail) from None
+    if url is not None:
+        try:
+            descriptor = fetch_descriptor(url)
+        except PeerError as error:
+            raise click.ClickException(str(error)) from None
+        try:
+            pinned = peering.keys_from_descriptor(
+                descriptor, node_id=node_id, public_key=raw, kid=kid
+            )
+        except TrexError as error:
+            raise click.ClickException(error.detail) from None
+    elif kid is None:
+        raise click.UsageError("Without --url, give the key's id with --kid.")
+    else:
+        pinned = [PublicNodeKey(node_id, kid, raw)]
+    with _unit_of_work(settings) as session:
+        peering.add_peer(
+            session, node_id=node_id, url=url, keys=pinned, self_id=settings.node_id, now=utcnow()
+        )
+        _audit(
+            session,
+            "federation.peer.add",
+            node_id,
+            {"url": url, "keys": [{"kid": k.kid, "fingerprint": k.fingerprint} for k in pinned]},
+        )
+    for key in pinned:
+        click.echo(f"Pinned {node_id} key {key.kid} {key.fingerprint}")
+
+
+@peers.command("list")
+def peers_list() -> None:
+    """Peers with their URL, pinned keys and sync state."""
+    with _unit_of_work(_settings()) as session:
+        for peer in peering.list_peers(session):
+            kids = ",".join(k.kid for k in peering.peer_keys(session, peer.id))
+            last = f"{peer.last_success_at:%Y-%m-%d %H:%M:%S}" if peer.last_success_at else "never"
+            click.echo(
+                f"{peer.id:<12} {peer.url or '(key only)':<32} keys {kids:<24} "
+                f"last sync {last}  accepted {peer.accepted_count}  "
+                f"rejected {peer.rejected_count}  {peer.last_error or ''}"
+            )
+
+
+@peers.command("remove")
+@click.argument("node_id")
+def peers_remove(node_id: str) -> None:
+    """Stop federating with a peer and forget its keys (what it sent stays)."""
+    with _unit_of_work(_settings()) as session:
+        peering.remove_peer(session, node_id=node_id)
+        _audit(session, "federation.peer.remove", node_id, {})
+    click.echo(f"Removed peer {node_id}")
+
+
+@main.group()
+def groups() -> None:
+    """Sharing groups: the sets of nodes an advisory's scope may name."""
+
+
+@groups.command("add")
+@click.argument("name")
+@click.option("--member", "members", multiple=True, required=True, help="A node id (repeat).")
+def groups_add(name: str, members: tuple[str, ...]) -> None:
+    """Create a group (or add members to it). Include this node's own id."""
+    settings = _settings()
+    with _unit_of_work(settings) as session:
+        peering.add_group(session, name=name, members=members, now=utcnow())
+        _audit(session, "federation.group.add", name, {"members": sorted(members)})
+    if settings.node_id not in members:
+        click.echo(f"Note: this node ({settings.node_id}) is not a member of {name!r} here.")
+    click.echo(f"Group {name}: {', '.join(sorted(members))}")
+
+
+@groups.command("list")
+def groups_list() -> None:
+    """Sharing groups and their members."""
+    with _unit_of_work(_settings()) as session:
+        for name, members in sorted(peering.load_groups(session).members.items()):
+            click.echo(f"{name:<16} {' '.join(sorted(members))}")
+
+
+@main.command()
+@click.option("--peer", "peer_id", default=None, help="Only this peer.")
+@click.option("--once", is_flag=True, help="One pass, then exit (non-zero if a peer failed).")
+@click.option("--interval", type=float, default=None, help="Seconds between pulls of a peer.")
+def sync(peer_id: str | None, once: bool, interval: float | None) -> None:
+    """Pull peers' feeds: once, or in a loop with retries, back-off and jitter."""
+    settings = _settings()
+    ring = _key_ring(settings)
+    engine = make_engine(settings.resolved_database_url)
+    runner = SyncRunner(
+        engine=engine,
+        factory=make_session_factory(engine),
+        data_dir=settings.data_dir,
+        node_id=settings.node_id,
+        interval=interval if interval is not None else settings.sync_interval_seconds or 30.0,
+        timeout=settings.peer_timeout_seconds,
+        page_size=settings.sync_page_size,
+    )
+    del ring
+    try:
+        if not once:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            with suppress(KeyboardInterrupt):
+                runner.run_forever(stop)
+            return
+        try:
+            outcomes = runner.run_pass(only=peer_id) or []
+        except PeerError as error:
+            raise click.ClickException(str(error)) from None
+    finally:
+        engine.dispose()
+    failed = False
+    for outcome in outcomes:
+        if outcome.error is not None:
+            failed = True
+            click.echo(f"{outcome.peer_id}: failed: {outcome.error}")
+        elif outcome.result is not None:
+            r = outcome.result
+            click.echo(
+                f"{outcome.peer_id}: {r.accepted} accepted, {r.rejected} rejected, "
+                f"{r.unchanged} unchanged, {r.equivocations} equivocations"
+            )
+    if failed:
+        raise click.ClickException("some peers could not be synced")
+
+
+@main.group()
+def bundle() -> None:
+    """Signed records as JSON Lines, for air-gapped exchange."""
+
+
+@bundle.command("export")
+@click.option("--peer", "peer_id", required=True, help="The node the bundle is for.")
+@click.option("--after", default=None, help="Only records after this feed cursor.")
+@click.option("--output", type=click.Path(dir_okay=False, allow_dash=True), default="-")
+def bundle_export(peer_id: str, after: str | None, output: str) -> None:
+    """Write what PEER may receive, signed, as JSON Lines (a signed header line first)."""
+    settings = _settings()
+    ring = _key_ring(settings)
+    with (
+        click.open_file(output, "w", encoding="utf-8") as sink,
+        _unit_of_work(settings) as session,
+    ):
+        count = bundles.export_bundle(
+            session, ring=ring, peer_id=peer_id, after=after, sink=sink, now=utcnow()
+        )
+    click.echo(f"Exported {count} records for {peer_id}", err=True)
+
+
+@bundle.command("import")
+@click.argument("source", type=click.Path(dir_okay=False, allow_dash=True))
+def bundle_import(source: str) -> None:
+    """Apply a bundle from a peer: every record verified as if it had come over the network."""
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with click.open_file(source, "r", encoding="utf-8") as lines:
+            result = bundles.import_bundle(
+                make_session_factory(engine), lines=lines, node_id=settings.node_id
+            )
+    except bundles.BundleError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        engine.dispose()
+    click.echo(
+        f"From {result.sender}: {result.accepted} accepted, {result.rejected} rejected, "
+        f"{result.unchanged} unchanged"
+    )
 
 
 @main.group()

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from federation.keys import NodeKey
 from service.access.models import Org
 from service.access.principal import principal_for
 from service.access.service import add_org, add_user, create_token, get_user_by_email
@@ -54,7 +55,7 @@ def is_loaded(session: Session) -> bool:
     return session.scalars(select(Org.id).where(Org.name.in_(names))).first() is not None
 
 
-def load_demo(session: Session, *, node_id: str, now: datetime) -> int:
+def load_demo(session: Session, *, node_id: str, now: datetime, key: NodeKey | None = None) -> int:
     """Create the demo members and advisories; returns how many advisories were written."""
     vetted_until = now.date() + timedelta(days=365)
     orgs = {
@@ -77,6 +78,7 @@ def load_demo(session: Session, *, node_id: str, now: datetime) -> int:
             node_id=node_id,
             advisory_in=AdvisoryCreate.model_validate(entry),
             now=now,
+            key=key,
         )
         written += 1
     return written

@@ -9,6 +9,15 @@ from service.advisories.models import (
 )
 from service.audit.models import AuditEntry
 from service.db import Base
+from service.peering.models import (
+    GroupMember,
+    Peer,
+    PeerKey,
+    QuarantinedRecord,
+    RevisionScope,
+    SeenNonce,
+    SharingGroup,
+)
 from service.sequence import ChangeCounter
 
 metadata = Base.metadata
@@ -21,8 +30,15 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "ChangeCounter",
+    "GroupMember",
     "Org",
     "OrgDomain",
+    "Peer",
+    "PeerKey",
+    "QuarantinedRecord",
+    "RevisionScope",
+    "SeenNonce",
+    "SharingGroup",
     "User",
     "metadata",
 ]

@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     token_ttl_days: int = Field(default=90, ge=1, le=3650)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
+    # Federation: how often the server's sync runner pulls each peer (0: no runner in the
+    # server, e.g. when 'trex-node sync' runs as its own service), and the page size it asks for.
+    sync_interval_seconds: float = Field(default=30.0, ge=0)
+    sync_page_size: int = Field(default=500, ge=1, le=1000)
+    peer_timeout_seconds: float = Field(default=30.0, gt=0)
     # Web sign-in with OpenID Connect: off while the list is empty.
     oidc_providers: tuple[OidcProvider, ...] = ()
     session_secret: SecretStr | None = None

@@ -67,6 +67,11 @@ class AdvisoryRevision(Base):
     tier: Mapped[str] = mapped_column(String(16))
     tlp: Mapped[str] = mapped_column(String(16))
     document: Mapped[str] = mapped_column(Text)
+    # The origin's signature over ``document`` (federation): received ones as they arrived;
+    # this node's own are made when written (older rows are signed when first served).
+    origin: Mapped[str | None] = mapped_column(String(32))
+    kid: Mapped[str | None] = mapped_column(String(100))
+    sig: Mapped[str | None] = mapped_column(String(100))
     author_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -185,6 +185,31 @@ class AdvisoryRead(AdvisoryContent):
     withdrawal_reason: str | None = None
 
 
+NodeId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
+Timestamp = Annotated[
+    str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+]
+
+
+class ReceivedRevision(AdvisoryContent):
+    """A revision from another node, checked before it is stored (its signature already was).
+
+    Unknown fields are kept (a later protocol version may add some); known ones must be what
+    this node could have written itself, so that nothing stored from a peer breaks a read.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=36), Printable]
+    origin: NodeId
+    revision: int = Field(ge=1, le=2**31 - 1)
+    status: Status
+    contributor_org: Annotated[str, StringConstraints(min_length=1, max_length=200), Printable]
+    published_at: Timestamp | None = None
+    updated_at: Timestamp
+    withdrawal_reason: LongText | None = None
+
+
 class AdvisoryPage(BaseModel):
     items: list[AdvisoryRead]
     next_cursor: str | None

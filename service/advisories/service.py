@@ -21,6 +21,8 @@ from sqlalchemy import ColumnElement, Select, delete, insert, select
 from sqlalchemy.orm import Session
 
 from federation.canonical import canonical_text
+from federation.keys import NodeKey
+from federation.signing import SignedRecord, sign_payload
 from service.access.models import Org
 from service.access.policy import (
     AdvisoryFacts,
@@ -47,6 +49,7 @@ from service.advisories.schemas import (
 )
 from service.audit.service import ANONYMOUS_ACTOR, record
 from service.errors import Conflict, FieldError, InvalidInput, NotFound
+from service.peering.models import RevisionScope
 from service.sequence import allocate
 
 CHANGE_SEQUENCE = "revisions"
@@ -109,11 +112,24 @@ def _write_detail(document: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class NewRevision:
-    """A revision ready to store: its document and where it comes from."""
+    """A revision ready to store: its document and where it comes from.
+
+    A revision received from a peer brings its ``signed`` record: stored as it arrived, the
+    payload byte for byte, so it can be relayed and re-verified. This node's own revisions are
+    signed as they are stored when a key is given.
+    """
 
     document: dict[str, Any]
     contributor_org_id: str | None
     author_user_id: str | None
+    signed: SignedRecord | None = None
+
+    def signed_with(self, key: NodeKey | None) -> tuple[str, SignedRecord | None]:
+        """The stored text and its signature (``None`` when unsigned)."""
+        if self.signed is not None:
+            return self.signed.payload, self.signed
+        text = canonical_text(self.document)
+        return text, sign_payload(text, key) if key is not None else None
 
 
 def _search_text(document: dict[str, Any]) -> str:
@@ -148,7 +164,12 @@ def _head_values(new: NewRevision, *, seq: int, now: datetime) -> dict[str, Any]
 
 
 def store_revisions(
-    session: Session, batch: Sequence[NewRevision], *, first_seq: int, now: datetime
+    session: Session,
+    batch: Sequence[NewRevision],
+    *,
+    first_seq: int,
+    now: datetime,
+    key: NodeKey | None = None,
 ) -> None:
     """Write revisions numbered ``first_seq`` onwards and bring each advisory's row up to date.
 
@@ -188,23 +209,33 @@ def store_revisions(
         rows = session.execute(select(Advisory.id, Advisory.pk).where(Advisory.id.in_(new_ids)))
         pks.update({advisory_id: pk for advisory_id, pk in rows})
     session.flush()
-    session.execute(
-        insert(AdvisoryRevision).execution_options(render_nulls=True),
-        [
+    revisions: list[dict[str, Any]] = []
+    scopes: list[dict[str, Any]] = []
+    for offset, new in enumerate(batch):
+        text, signed = new.signed_with(key)
+        seq = first_seq + offset
+        revisions.append(
             {
-                "seq": first_seq + offset,
+                "seq": seq,
                 "advisory_pk": pks[new.document["id"]],
                 "revision": new.document["revision"],
                 "status": new.document["status"],
                 "tier": new.document["tier"],
                 "tlp": new.document["tlp"],
-                "document": canonical_text(new.document),
+                "document": text,
+                "origin": new.document["origin"],
+                "kid": signed.kid if signed else None,
+                "sig": signed.sig if signed else None,
                 "author_user_id": new.author_user_id,
                 "created_at": now,
             }
-            for offset, new in enumerate(batch)
-        ],
-    )
+        )
+        scopes.extend(
+            {"group_name": group, "seq": seq} for group in sorted(set(new.document["scope"]))
+        )
+    session.execute(insert(AdvisoryRevision).execution_options(render_nulls=True), revisions)
+    if scopes:
+        session.execute(insert(RevisionScope), scopes)
     if existing:
         changed = [head.pk for head in existing.values()]
         session.execute(delete(AdvisoryAudience).where(AdvisoryAudience.advisory_pk.in_(changed)))
@@ -251,6 +282,7 @@ def create_advisory(
     node_id: str,
     advisory_in: AdvisoryCreate,
     now: datetime,
+    key: NodeKey | None = None,
 ) -> dict[str, Any]:
     """A new advisory at revision 1, contributed by the principal's org."""
     seq = allocate_sequence(session)
@@ -267,7 +299,7 @@ def create_advisory(
         updated_at=stamp,
     )
     new = NewRevision(document, principal.org_id, principal.user_id)
-    store_revisions(session, [new], first_seq=seq, now=now)
+    store_revisions(session, [new], first_seq=seq, now=now, key=key)
     _audit(
         session,
         principal,
@@ -315,6 +347,7 @@ def update_advisory(
     advisory_id: str,
     changes_in: AdvisoryUpdate,
     now: datetime,
+    key: NodeKey | None = None,
 ) -> dict[str, Any]:
     """A new revision with the given fields changed; refused if based on a stale revision."""
     seq = allocate_sequence(session)
@@ -355,7 +388,7 @@ def update_advisory(
         updated_at=stamp,
     )
     new = NewRevision(document, head.contributor_org_id, principal.user_id)
-    store_revisions(session, [new], first_seq=seq, now=now)
+    store_revisions(session, [new], first_seq=seq, now=now, key=key)
     _audit(
         session,
         principal,
@@ -375,6 +408,7 @@ def withdraw_advisory(
     advisory_id: str,
     withdraw_in: AdvisoryWithdraw,
     now: datetime,
+    key: NodeKey | None = None,
 ) -> dict[str, Any]:
     """A new revision with status ``withdrawn`` and the reason; the history stays readable."""
     seq = allocate_sequence(session)
@@ -398,7 +432,7 @@ def withdraw_advisory(
         updated_at=format_timestamp(now),
     )
     new = NewRevision(document, head.contributor_org_id, principal.user_id)
-    store_revisions(session, [new], first_seq=seq, now=now)
+    store_revisions(session, [new], first_seq=seq, now=now, key=key)
     _audit(
         session,
         principal,

@@ -18,7 +18,7 @@ from service.advisories.schemas import (
     ListFilters,
     RevisionPage,
 )
-from service.api.deps import NowDep, PrincipalDep, SessionFactoryDep, SettingsDep
+from service.api.deps import NodeKeysDep, NowDep, PrincipalDep, SessionFactoryDep, SettingsDep
 from service.api.problems import PROBLEM_JSON
 from service.db import transaction
 
@@ -90,6 +90,7 @@ def create_advisory(
     principal: PrincipalDep,
     factory: SessionFactoryDep,
     settings: SettingsDep,
+    nodes: NodeKeysDep,
     now: NowDep,
 ) -> JSONResponse:
     """A new advisory (draft or published) contributed by the caller's org."""
@@ -98,6 +99,7 @@ def create_advisory(
             session,
             principal=principal,
             node_id=settings.node_id,
+            key=nodes.ring().current,
             advisory_in=advisory_in,
             now=now,
         )
@@ -147,6 +149,7 @@ def update_advisory(
     principal: PrincipalDep,
     factory: SessionFactoryDep,
     settings: SettingsDep,
+    nodes: NodeKeysDep,
     now: NowDep,
 ) -> JSONResponse:
     """A new revision with the given fields changed; ``base_revision`` must be the latest."""
@@ -155,6 +158,7 @@ def update_advisory(
             session,
             principal=principal,
             node_id=settings.node_id,
+            key=nodes.ring().current,
             advisory_id=advisory_id,
             changes_in=changes_in,
             now=now,
@@ -173,6 +177,7 @@ def withdraw_advisory(
     principal: PrincipalDep,
     factory: SessionFactoryDep,
     settings: SettingsDep,
+    nodes: NodeKeysDep,
     now: NowDep,
 ) -> JSONResponse:
     """Withdraw with a reason: a new revision with status ``withdrawn``."""
@@ -181,6 +186,7 @@ def withdraw_advisory(
             session,
             principal=principal,
             node_id=settings.node_id,
+            key=nodes.ring().current,
             advisory_id=advisory_id,
             withdraw_in=withdraw_in,
             now=now,

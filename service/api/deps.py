@@ -13,6 +13,7 @@ from service.access.signin import principal_for_web_session
 from service.access.tokens import authenticate
 from service.db import utcnow
 from service.errors import FieldError, NotAuthenticated
+from service.peering.service import NodeKeys
 from service.settings import Settings
 
 
@@ -30,7 +31,13 @@ async def get_now() -> datetime:
     return utcnow()
 
 
+async def get_node_keys(request: Request) -> NodeKeys:
+    keys: NodeKeys = request.app.state.node_keys
+    return keys
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+NodeKeysDep = Annotated[NodeKeys, Depends(get_node_keys)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 NowDep = Annotated[datetime, Depends(get_now)]
 
