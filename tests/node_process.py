@@ -95,6 +95,8 @@ def free_port() -> int:
 class ServedNode:
     base_url: str
     log: Path
+    pid: int = 0
+    """The server's process id (it leads its own process group)."""
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
@@ -116,9 +118,13 @@ class _PortTaken(Exception):
     """Another process bound the free port between our check and the node's bind."""
 
 
-def _start(env: Mapping[str, str], log: Path) -> tuple[subprocess.Popen[bytes], ServedNode]:
-    port = free_port()
-    with log.open("wb") as sink:
+def _start(
+    env: Mapping[str, str], log: Path, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], ServedNode]:
+    port = port or free_port()
+    # The node's public URL is where it is served (peers sign requests for that URL).
+    env = {**env, "TREX_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    with log.open("ab") as sink:
         process = subprocess.Popen(
             [str(TREX_NODE), "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=dict(env),
@@ -126,14 +132,17 @@ def _start(env: Mapping[str, str], log: Path) -> tuple[subprocess.Popen[bytes], 
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return process, ServedNode(f"http://127.0.0.1:{port}", log)
+    return process, ServedNode(f"http://127.0.0.1:{port}", log, process.pid)
 
 
 @contextmanager
-def served_node(env: Mapping[str, str], log: Path, *, attempts: int = 3) -> Iterator[ServedNode]:
-    """``trex-node serve`` on a free loopback port, yielded once ``/readyz`` answers 200."""
+def served_node(
+    env: Mapping[str, str], log: Path, *, attempts: int = 3, port: int | None = None
+) -> Iterator[ServedNode]:
+    """``trex-node serve`` on a loopback port (free, or ``port``), yielded once ``/readyz``
+    answers 200. Its ``TREX_PUBLIC_URL`` is the served address."""
     for attempt in range(1, attempts + 1):
-        process, node = _start(env, log)
+        process, node = _start(env, log, port)
         try:
             _wait_until_ready(process, node)
         except _PortTaken:
