@@ -29,24 +29,28 @@ ROTATION_TYPE = "trex-key-rotation"
 
 
 def rotate(ring: KeyRing, *, now: datetime) -> KeyRing:
-    """A ring whose current key is new, with the statement the previous key signed for it."""
+    """A ring whose current key is new, with the rotation statement signed by both keys.
+
+    The previous key's signature lets peers that pinned it accept the new key; the new key's
+    signature lets a peer that pins only the new key accept the previous one, and so verify
+    the records it signed.
+    """
     previous = ring.current
     new = NodeKey.generate(
         ring.node_id, next_kid(ring.node_id, (k.kid for k in ring.keys), now), not_before=now
     )
-    statement = sign_document(
-        {
-            "type": ROTATION_TYPE,
-            "node_id": ring.node_id,
-            "previous_kid": previous.kid,
-            "key": new.public.to_descriptor(),
-            "issued_at": format_time(now),
-        },
-        previous,
-    )
     retired = replace(previous, public=replace(previous.public, not_after=now))
+    statement = {
+        "type": ROTATION_TYPE,
+        "node_id": ring.node_id,
+        "previous_kid": previous.kid,
+        "previous_key": retired.public.to_descriptor(),
+        "key": new.public.to_descriptor(),
+        "issued_at": format_time(now),
+    }
+    signed = [sign_document(statement, previous).to_json(), sign_document(statement, new).to_json()]
     keys = [*ring.keys[:-1], retired, new]
-    return KeyRing(ring.node_id, keys, [*ring.statements, statement.to_json()])
+    return KeyRing(ring.node_id, keys, [*ring.statements, *signed])
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,8 @@ class AcceptedRotation:
     """A key learned from a verified rotation statement, and the key it retires."""
 
     key: PublicNodeKey
-    previous_kid: str
+    previous_kid: str | None
+    """The key the new one replaces (None when ``key`` is itself the retired one)."""
     retired_at: datetime
     statement: SignedRecord
 
@@ -92,12 +97,24 @@ def accept_rotations(
 def _check_statement(signed: SignedRecord, keys: PinnedKeys) -> AcceptedRotation | None:
     verified = verify(signed, keys, signer_field="node_id")
     document = verified.document
-    if document.get("type") != ROTATION_TYPE or document.get("previous_kid") != signed.kid:
-        raise VerificationError("not a key rotation statement signed by the previous key")
-    entry = document.get("key")
-    if not isinstance(entry, dict):
+    if document.get("type") != ROTATION_TYPE:
+        raise VerificationError("not a key rotation statement")
+    new_entry = document.get("key")
+    previous_entry = document.get("previous_key")
+    if not isinstance(new_entry, dict):
         raise VerificationError("a rotation statement names its new key")
-    key = PublicNodeKey.from_descriptor(verified.signer, entry)
+    if document.get("previous_kid") == signed.kid:
+        # Signed by the previous key: it vouches for the new one.
+        key = PublicNodeKey.from_descriptor(verified.signer, new_entry)
+        previous_kid: str | None = signed.kid
+    elif new_entry.get("kid") == signed.kid and isinstance(previous_entry, dict):
+        # Signed by the new key: the node names the key it used before (retired from then on).
+        key = PublicNodeKey.from_descriptor(verified.signer, previous_entry)
+        if key.kid != document.get("previous_kid"):
+            raise VerificationError("previous_key and previous_kid disagree")
+        previous_kid = None
+    else:
+        raise VerificationError("a rotation statement is signed by the previous or the new key")
     known = keys.public_key(key.kid)
     if known is not None:
         if known.public_key != key.public_key or known.node_id != key.node_id:
@@ -106,7 +123,7 @@ def _check_statement(signed: SignedRecord, keys: PinnedKeys) -> AcceptedRotation
     issued_at = document.get("issued_at")
     if not isinstance(issued_at, str):
         raise VerificationError("a rotation statement has an issued_at time")
-    return AcceptedRotation(key, signed.kid, parse_time(issued_at), signed)
+    return AcceptedRotation(key, previous_kid, parse_time(issued_at), signed)
 
 
 def statements_of(values: Sequence[object]) -> list[SignedRecord]:

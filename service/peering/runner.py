@@ -11,7 +11,7 @@ import fcntl
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -90,6 +90,7 @@ class PeerOutcome:
 @dataclass
 class _Schedule:
     due: float = 0.0
+    failing: bool = False
     delays: Iterator[float] = field(default_factory=lambda: backoff_delays(base=2.0, cap=300.0))
 
 
@@ -172,14 +173,17 @@ class SyncRunner:
             self.announce()
             return outcomes
 
-    def announce(self) -> None:
-        """Tell each peer, once, that this node has revisions it has not announced yet."""
+    def announce(self, *, skip: Collection[str] = ()) -> None:
+        """Tell each peer, once, that this node has revisions it has not announced yet.
+
+        ``skip`` names peers to leave alone for now (those in back-off after a failure).
+        """
         with read_only(self._factory) as session:
             highest = session.scalar(select(func.max(AdvisoryRevision.seq))) or 0
             stale = [
                 (Peer(row.id, row.url), row.announced_seq)
                 for row in list_peers(session)
-                if row.url and row.announced_seq < highest
+                if row.url and row.announced_seq < highest and row.id not in skip
             ]
             keys = load_pinned_keys(session)
         ring = self._key_ring()
@@ -227,9 +231,15 @@ class SyncRunner:
             for peer in due:
                 outcome = self.pull_peer(peer)
                 schedule = self._schedules[peer.node_id]
+                schedule.failing = outcome.error is not None
                 if outcome.error is None:
                     schedule.due = now + self.interval
                     schedule.delays = backoff_delays(base=2.0, cap=300.0)
                 else:
                     schedule.due = now + next(schedule.delays)
-            self.announce()
+            failing = {
+                peer_id
+                for peer_id, schedule in self._schedules.items()
+                if schedule.due > now and schedule.failing
+            }
+            self.announce(skip=failing)

@@ -29,6 +29,7 @@ from federation.keys import (
     fingerprint,
 )
 from federation.policy import SHAREABLE_STATUSES, SHAREABLE_TLP, Groups
+from federation.rotation import accept_rotations
 from federation.signing import SignedRecord, sign_payload
 from service.advisories.models import AdvisoryRevision
 from service.errors import Conflict, InvalidInput, NotFound
@@ -177,7 +178,11 @@ def keys_from_descriptor(
         raise InvalidInput.for_field(
             "public_key", "the node's descriptor lists no such key: check the fingerprint"
         )
-    return matching
+    # Keys it had before, proven by rotation statements the pinned key signed: records made
+    # with them still verify. Nothing the descriptor says without such a signature is taken.
+    known = PinnedKeys(matching)
+    earlier = [r.key for r in accept_rotations(descriptor.rotations, known)]
+    return [*matching, *earlier]
 
 
 # --- sharing groups -------------------------------------------------------------------------

@@ -110,11 +110,12 @@ def apply_batch(session: Session, batch: Batch, *, sender: str, now: datetime) -
             continue
         if session.get(Peer, rotation.key.node_id) is None:
             continue  # a key only ever extends a node already trusted
-        session.execute(
-            update(PeerKey)
-            .where(PeerKey.kid == rotation.previous_kid, PeerKey.not_after.is_(None))
-            .values(not_after=rotation.retired_at)
-        )
+        if rotation.previous_kid is not None:
+            session.execute(
+                update(PeerKey)
+                .where(PeerKey.kid == rotation.previous_kid, PeerKey.not_after.is_(None))
+                .values(not_after=rotation.retired_at)
+            )
         session.add(
             PeerKey(
                 kid=rotation.key.kid,
