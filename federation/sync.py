@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -113,6 +113,12 @@ class Store(Protocol):
         """Why the node cannot store this revision (its schema), or None when it can."""
         ...
 
+    def earlier_digests(
+        self, revisions: Collection[tuple[str, int]]
+    ) -> Mapping[tuple[str, int], str]:
+        """Payload digests of these stored (advisory id, revision) pairs."""
+        ...
+
     def commit(self, peer_id: str, batch: Batch, *, cursor: str | None, caught_up: bool) -> None:
         """Store the batch and move the peer's cursor, in one transaction."""
         ...
@@ -159,12 +165,16 @@ def review_records(
     held: Mapping[str, Held] | None = None,
     lookup: Callable[[Collection[str]], Mapping[str, Held]] | None = None,
     check_document: Callable[[Mapping[str, Any]], str | None] | None = None,
+    earlier_digests: Callable[[Collection[tuple[str, int]]], Mapping[tuple[str, int], str]]
+    | None = None,
 ) -> Batch:
     """Verify and judge records that ``sender`` delivered to ``receiver``.
 
     ``held`` (or ``lookup``, a callable from advisory ids to ``held``) says what the receiver
     already has; ``check_document`` (the store's schema check) may refuse a well-signed
-    revision the node cannot hold. Records later in the batch see those accepted before them.
+    revision the node cannot hold; ``earlier_digests`` gives the digests of stored revisions
+    older than the current one, so that an older revision with other content is caught as
+    equivocation too. Records later in the batch see those accepted before them.
     """
     batch = Batch()
     verified: list[tuple[Any, VerifiedRecord]] = []
@@ -188,6 +198,8 @@ def review_records(
     state: dict[str, Held] = dict(held or {})
     if lookup is not None:
         state.update(lookup({r.document["id"] for _, r in verified}))
+    accepted_digests: dict[tuple[str, int], str] = {}
+    older: list[tuple[Any, VerifiedRecord]] = []
     for raw, record in verified:
         document = record.document
         current = state.get(document["id"])
@@ -200,25 +212,32 @@ def review_records(
         elif current is None or document["revision"] > current.revision:
             batch.accepted.append(record)
             state[document["id"]] = Held(record.signer, document["revision"], record.digest)
+            accepted_digests[(document["id"], document["revision"])] = record.digest
         elif document["revision"] == current.revision and record.digest != current.digest:
-            rejection = _rejection(
-                raw,
-                f"equivocation: revision {current.revision} already held with other content",
-                document,
-            )
-            batch.rejected.append(
-                Rejection(
-                    rejection.record,
-                    rejection.reason,
-                    True,
-                    rejection.origin,
-                    rejection.advisory_id,
-                    rejection.revision,
-                )
-            )
+            batch.rejected.append(_equivocation(raw, document))
+        elif document["revision"] == current.revision:
+            batch.unchanged += 1  # the same revision again: nothing to do
         else:
-            batch.unchanged += 1  # older or the same: no rollback, nothing to do
+            older.append((raw, record))  # no rollback; but is it the text once held?
+    wanted = {(r.document["id"], r.document["revision"]) for _, r in older}
+    known = dict(earlier_digests(wanted)) if earlier_digests and wanted else {}
+    known.update(accepted_digests)
+    for raw, record in older:
+        digest = known.get((record.document["id"], record.document["revision"]))
+        if digest is not None and digest != record.digest:
+            batch.rejected.append(_equivocation(raw, record.document))
+        else:
+            batch.unchanged += 1
     return batch
+
+
+def _equivocation(raw: Any, document: Mapping[str, Any]) -> Rejection:
+    rejection = _rejection(
+        raw,
+        f"equivocation: revision {document['revision']} already held with other content",
+        document,
+    )
+    return replace(rejection, equivocation=True)
 
 
 @dataclass(frozen=True)
@@ -359,6 +378,7 @@ def pull(peer: Peer, store: Store, client: PeerClient, *, limit: int = DEFAULT_P
             groups=groups,
             lookup=store.held,
             check_document=store.check_document,
+            earlier_digests=store.earlier_digests,
         )
         batch.rotations = rotations
         store.commit(peer.node_id, batch, cursor=page.next, caught_up=not page.more)

@@ -200,6 +200,13 @@ class ReceivedRevision(AdvisoryContent):
 
     model_config = ConfigDict(extra="allow")
 
+    # What a node writes itself always carries these lists; one without them is not ours to fill.
+    audience: list[OrgId] = Field(max_length=200)
+    scope: list[GroupName] = Field(max_length=20)
+    categories: list[Slug] = Field(max_length=20)
+    technologies: list[Slug] = Field(max_length=30)
+    listings: list[Listing] = Field(max_length=50)
+    sources: list[Source] = Field(max_length=50)
     id: Annotated[str, StringConstraints(min_length=1, max_length=36), Printable]
     origin: NodeId
     revision: int = Field(ge=1, le=2**31 - 1)

@@ -110,6 +110,7 @@ def import_bundle(
             groups=groups,
             lookup=store.held,
             check_document=received_revision_problem,
+            earlier_digests=store.earlier_digests,
         )
         with transaction(factory) as session:
             apply_batch(session, reviewed, sender=header.signer, now=utcnow())

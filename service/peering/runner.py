@@ -155,6 +155,11 @@ class SyncRunner:
             store.record_failure(peer.node_id, str(error))
             log.warning("sync from %s failed: %s", peer.node_id, error)
             return PeerOutcome(peer.node_id, error=str(error))
+        except Exception as error:  # a batch this node failed to store: shown, retried later
+            log.exception("sync from %s failed while storing", peer.node_id)
+            message = f"could not store a batch: {type(error).__name__}"
+            store.record_failure(peer.node_id, message)
+            return PeerOutcome(peer.node_id, error=message)
         log.info(
             "sync from %s: %d accepted, %d rejected, %d unchanged",
             peer.node_id,

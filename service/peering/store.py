@@ -66,6 +66,24 @@ class DatabaseStore:
     def check_document(self, document: Mapping[str, Any]) -> str | None:
         return received_revision_problem(document)
 
+    def earlier_digests(
+        self, revisions: Collection[tuple[str, int]]
+    ) -> Mapping[tuple[str, int], str]:
+        if not revisions:
+            return {}
+        ids = sorted({advisory_id for advisory_id, _ in revisions})
+        with read_only(self._factory) as session:
+            rows = session.execute(
+                select(Advisory.id, AdvisoryRevision.revision, AdvisoryRevision.document)
+                .join(AdvisoryRevision, AdvisoryRevision.advisory_pk == Advisory.pk)
+                .where(Advisory.id.in_(ids))
+            )
+            return {
+                (row.id, row.revision): payload_digest(row.document)
+                for row in rows
+                if (row.id, row.revision) in revisions
+            }
+
     def commit(self, peer_id: str, batch: Batch, *, cursor: str | None, caught_up: bool) -> None:
         now = utcnow()
         with transaction(self._factory) as session:
