@@ -360,14 +360,7 @@ def status(session: Session, *, now: datetime) -> dict[str, Any]:
         )
     quarantined = session.scalar(select(func.count()).select_from(QuarantinedRecord)) or 0
     alerts = [
-        {
-            "received_at": _stamp(row.received_at),
-            "sender": row.sender,
-            "origin": row.origin,
-            "advisory_id": row.advisory_id,
-            "revision": row.revision,
-            "reason": row.reason,
-        }
+        _quarantined(row)
         for row in session.scalars(
             select(QuarantinedRecord)
             .where(QuarantinedRecord.equivocation.is_(True))
@@ -375,12 +368,13 @@ def status(session: Session, *, now: datetime) -> dict[str, Any]:
             .limit(100)
         )
     ]
+    recent = [_quarantined(row) for row in list_quarantine(session, limit=20)]
     return {
         "peers": peers,
         "groups": {
             name: sorted(members) for name, members in sorted(load_groups(session).members.items())
         },
-        "quarantine": {"count": quarantined, "equivocations": alerts},
+        "quarantine": {"count": quarantined, "recent": recent, "equivocations": alerts},
     }
 
 
@@ -390,6 +384,19 @@ def list_quarantine(session: Session, *, limit: int = 100) -> list[QuarantinedRe
             select(QuarantinedRecord).order_by(QuarantinedRecord.pk.desc()).limit(limit)
         )
     )
+
+
+def _quarantined(row: QuarantinedRecord) -> dict[str, Any]:
+    """A quarantined record as status shows it: where it came from and why (not its content)."""
+    return {
+        "received_at": _stamp(row.received_at),
+        "sender": row.sender,
+        "origin": row.origin,
+        "advisory_id": row.advisory_id,
+        "revision": row.revision,
+        "reason": row.reason,
+        "equivocation": row.equivocation,
+    }
 
 
 def _stamp(moment: datetime | None) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.access.service import add_org, add_user, create_token
 from service.db import make_engine, make_session_factory, transaction, utcnow
@@ -118,6 +119,33 @@ class Node:
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
+
+    @property
+    def database_url(self) -> str:
+        return self.env.get("TREX_DATABASE_URL") or f"sqlite:///{self.data_dir / 'node.db'}"
+
+    @contextmanager
+    def database(self) -> Iterator[sessionmaker[Session]]:
+        """Sessions on the node's own database, from the test process (engine disposed after)."""
+        engine = make_engine(self.database_url)
+        try:
+            yield make_session_factory(engine)
+        finally:
+            engine.dispose()
+
+    def add_member(self, email: str, *, org_name: str, kind: str, role: str, vetted: bool) -> str:
+        """A user of a new org (vetted or not) with a token, as ``orgs/users/tokens`` add them."""
+        with self.database() as factory, transaction(factory) as session:
+            org = add_org(
+                session,
+                name=org_name,
+                kind=kind,
+                vetted_until=date(2099, 1, 1) if vetted else None,
+            )
+            add_user(session, email=email, org=org, role=role)
+            token = create_token(session, email=email, now=utcnow(), ttl=timedelta(days=1))
+        self.tokens[email] = token
+        return token
 
 
 def _add_members(node: Node) -> dict[str, str]:
