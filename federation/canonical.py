@@ -47,8 +47,11 @@ def _refuse_constant(name: str) -> Any:
 def parse_strict(text: str | bytes) -> Any:
     """Parse JSON, refusing duplicate object keys and the non-standard NaN/Infinity."""
     try:
+        # Decoded strictly here: json.loads would let bytes of an encoded surrogate through.
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
         return json.loads(
             text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant
         )
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CanonicalJSONError(str(exc)) from exc

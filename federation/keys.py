@@ -260,6 +260,8 @@ class KeyRing:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             node_id = data["node_id"]
+            if not all(isinstance(e.get("kid"), str) and e["kid"] for e in data["keys"]):
+                raise ValueError("a key needs a kid")
             keys = [
                 NodeKey.from_seed(
                     node_id,

@@ -557,6 +557,7 @@ class PeerAuth(httpx.Auth):
         except PeerAuthError as exc:
             raise PeerAuthError(
                 f"response from {self._peer_id} (HTTP {response.status_code}): {exc.reason}"
+                + _unverified_detail(response)
             ) from None
 
 
@@ -590,3 +591,17 @@ def _drop_fields(headers: MutableMapping[str, str], names: set[str]) -> None:
     for name in [field for field in headers if field.lower() in names]:
         if name in headers:
             del headers[name]
+
+
+def _unverified_detail(response: httpx.Response) -> str:
+    """An unsigned error's own explanation, marked as such: the operator needs the peer's
+    reason (say, that it has not pinned this node's key), but nothing is trusted from it."""
+    if response.status_code < 400:
+        return ""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return ""
+    if not isinstance(detail, str):
+        return ""
+    return f" (unverified: {' '.join(detail.split())[:150]})"

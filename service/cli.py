@@ -608,6 +608,10 @@ def bundle_import(source: str) -> None:
             )
     except bundles.BundleError as error:
         raise click.ClickException(str(error)) from None
+    except UnicodeDecodeError:
+        # Batches before the bad bytes are committed (each stands alone); importing again is
+        # harmless: what is held already is a no-op.
+        raise click.ClickException("The bundle is not UTF-8 text; it stops there.") from None
     finally:
         engine.dispose()
     click.echo(

@@ -321,14 +321,10 @@ def remember_nonce(
     """
     session.execute(delete(SeenNonce).where(SeenNonce.expires_at < now - timedelta(minutes=5)))
     values = {"kid": kid, "nonce": nonce, "expires_at": expires}
-    dialect = session.get_bind().dialect.name
-    statement = (
-        postgresql.insert(SeenNonce).values(values).on_conflict_do_nothing()
-        if dialect == "postgresql"
-        else sqlite.insert(SeenNonce).values(values).on_conflict_do_nothing()
-    )
-    result = session.execute(statement)
-    return bool(getattr(result, "rowcount", 0) == 1)
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # A returned row, not the row count: drivers report -1 for some inserts.
+    statement = insert(SeenNonce).values(values).on_conflict_do_nothing().returning(SeenNonce.nonce)
+    return session.execute(statement).first() is not None
 
 
 # --- status ---------------------------------------------------------------------------------
