@@ -278,7 +278,7 @@ class KeyRing:
                 for key, entry in zip(keys, data["keys"], strict=True)
             ]
             return cls(node_id, keys, list(data.get("statements", [])))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             # The message never quotes the file: it holds private keys.
             raise KeyError_(f"{path} is not a valid key ring ({type(exc).__name__})") from None
 
