@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TREX_DATA_DIR ?= ./trex-data
 
-.PHONY: run test lint format bench venv clean
+.PHONY: run test lint format bench demo-federation venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Four nodes on loopback (us, uk, ca in five-eyes; xx outside), one sync, what each holds.
+demo-federation: $(STAMP)
+	$(BIN)/python scripts/demo_federation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
