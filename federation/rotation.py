@@ -65,13 +65,16 @@ class AcceptedRotation:
 
 
 def accept_rotations(
-    statements: Iterable[SignedRecord], keys: PinnedKeys
+    statements: Iterable[SignedRecord], keys: PinnedKeys, *, earlier: bool = False
 ) -> list[AcceptedRotation]:
     """The new keys that ``statements`` prove, each signed by a key already known.
 
     Statements may come in any order and chain (a key learned from one signs the next); those
-    that do not verify are ignored: a rotation is only ever taken from the previous key's word.
-    ``keys`` is extended with every accepted key.
+    that do not verify are ignored: a new key is only ever taken from the previous key's word.
+    With ``earlier``, a known key's word also brings in the key it replaced: only when an
+    operator pins a node, never from what arrives later (a peer that re-pinned after a
+    compromise must not get the stolen key back from the feed). ``keys`` is extended with
+    every accepted key.
     """
     pending: list[SignedRecord] = list(statements)
     accepted: list[AcceptedRotation] = []
@@ -81,7 +84,7 @@ def accept_rotations(
         still: list[SignedRecord] = []
         for signed in pending:
             try:
-                rotation = _check_statement(signed, keys)
+                rotation = _check_statement(signed, keys, earlier=earlier)
             except (VerificationError, KeyError_):
                 still.append(signed)
                 continue
@@ -94,7 +97,9 @@ def accept_rotations(
     return accepted
 
 
-def _check_statement(signed: SignedRecord, keys: PinnedKeys) -> AcceptedRotation | None:
+def _check_statement(
+    signed: SignedRecord, keys: PinnedKeys, *, earlier: bool
+) -> AcceptedRotation | None:
     verified = verify(signed, keys, signer_field="node_id")
     document = verified.document
     if document.get("type") != ROTATION_TYPE:
@@ -107,7 +112,7 @@ def _check_statement(signed: SignedRecord, keys: PinnedKeys) -> AcceptedRotation
         # Signed by the previous key: it vouches for the new one.
         key = PublicNodeKey.from_descriptor(verified.signer, new_entry)
         previous_kid: str | None = signed.kid
-    elif new_entry.get("kid") == signed.kid and isinstance(previous_entry, dict):
+    elif earlier and new_entry.get("kid") == signed.kid and isinstance(previous_entry, dict):
         # Signed by the new key: the node names the key it used before (retired from then on).
         key = PublicNodeKey.from_descriptor(verified.signer, previous_entry)
         if key.kid != document.get("previous_kid"):

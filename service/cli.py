@@ -434,11 +434,20 @@ def peers() -> None:
 @click.option("--url", default=None, help="The peer's public URL (omit: only trust its key).")
 @click.option("--public-key", required=True, help="The peer's Ed25519 key, base64url (pinned).")
 @click.option("--kid", default=None, help="The key's id (read from the peer's descriptor).")
-def peers_add(node_id: str, url: str | None, public_key: str, kid: str | None) -> None:
+@click.option(
+    "--only-this-key",
+    is_flag=True,
+    help="Do not also pin the keys this one replaced (after a key was compromised).",
+)
+def peers_add(
+    node_id: str, url: str | None, public_key: str, kid: str | None, only_this_key: bool
+) -> None:
     """Pin a peer's key; with --url, also pull its feed.
 
     With a URL the key's id comes from the peer's descriptor, which must list this very key:
-    the key you were given out of band is pinned, never one the network offers.
+    the key you were given out of band is pinned, never one the network offers. Keys it
+    replaced are pinned too when its rotation statements, signed by this key, prove them
+    (records they signed still verify), unless --only-this-key.
     """
     settings = _settings()
     try:
@@ -452,7 +461,7 @@ def peers_add(node_id: str, url: str | None, public_key: str, kid: str | None) -
             raise click.ClickException(str(error)) from None
         try:
             pinned = peering.keys_from_descriptor(
-                descriptor, node_id=node_id, public_key=raw, kid=kid
+                descriptor, node_id=node_id, public_key=raw, kid=kid, earlier=not only_this_key
             )
         except TrexError as error:
             raise click.ClickException(error.detail) from None
@@ -496,6 +505,20 @@ def peers_remove(node_id: str) -> None:
         peering.remove_peer(session, node_id=node_id)
         _audit(session, "federation.peer.remove", node_id, {})
     click.echo(f"Removed peer {node_id}")
+
+
+@peers.command("quarantine")
+@click.option("--limit", default=50, show_default=True, type=int)
+def peers_quarantine(limit: int) -> None:
+    """Records refused on arrival, newest first: who sent them and why."""
+    with _unit_of_work(_settings()) as session:
+        for row in peering.list_quarantine(session, limit=limit):
+            kind = "EQUIVOCATION" if row.equivocation else "refused"
+            click.echo(
+                f"{row.received_at:%Y-%m-%d %H:%M:%S}  from {row.sender:<8} "
+                f"origin {row.origin or '?':<8} {row.advisory_id or '?'} "
+                f"rev {row.revision if row.revision is not None else '?'}  {kind}: {row.reason}"
+            )
 
 
 @main.group()
@@ -549,7 +572,7 @@ def sync(peer_id: str | None, once: bool, interval: float | None) -> None:
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             with suppress(KeyboardInterrupt):
-                runner.run_forever(stop)
+                runner.run_forever(stop, only=peer_id)
             return
         try:
             outcomes = runner.run_pass(only=peer_id) or []

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from federation.canonical import CanonicalJSONError, parse_strict
 from federation.keys import KeyRing, format_time
+from federation.rotation import accept_rotations, statements_of
 from federation.signing import SignedRecord, VerificationError, sign_document, verify
-from federation.sync import review_records
+from federation.sync import Batch, review_records
 from service.db import read_only, transaction, utcnow
-from service.peering.service import feed_page, load_groups, load_pinned_keys
+from service.peering.service import feed_page, key_statements, load_groups, load_pinned_keys
 from service.peering.store import DatabaseStore, apply_batch, received_revision_problem
 
 BUNDLE_TYPE = "trex-bundle"
@@ -49,6 +50,9 @@ def export_bundle(
             "for": peer_id,
             "after": after,
             "created_at": format_time(now),
+            # Rotation statements, so an importer that pinned an older key learns the one
+            # that signed this header (and the records' origins' newer keys).
+            "key_statements": key_statements(session, ring),
         },
         ring.current,
     )
@@ -80,6 +84,17 @@ def _parse_line(line: str) -> Any:
         return {"unparsable": line[:200], "error": str(error)}
 
 
+def _claimed_statements(envelope: SignedRecord) -> list[Any]:
+    """The header's rotation statements, read before the header is verified: each one is only
+    taken if a key already pinned signed it."""
+    try:
+        payload = parse_strict(envelope.payload)
+    except CanonicalJSONError:
+        return []
+    statements = payload.get("key_statements") if isinstance(payload, dict) else None
+    return statements if isinstance(statements, list) else []
+
+
 def import_bundle(
     factory: sessionmaker[Session], *, lines: Iterable[str], node_id: str
 ) -> ImportResult:
@@ -90,7 +105,9 @@ def import_bundle(
         keys = load_pinned_keys(session)
         groups = load_groups(session)
     try:
-        header = verify(SignedRecord.from_json(_parse_line(first)), keys, signer_field="node_id")
+        envelope = SignedRecord.from_json(_parse_line(first))
+        rotations = accept_rotations(statements_of(_claimed_statements(envelope)), keys)
+        header = verify(envelope, keys, signer_field="node_id")
     except VerificationError as error:
         raise BundleError(f"the bundle's header does not verify: {error.reason}") from None
     if header.document.get("type") != BUNDLE_TYPE:
@@ -99,6 +116,9 @@ def import_bundle(
         raise BundleError(f"the bundle is for {header.document.get('for')!r}, not {node_id!r}")
     store = DatabaseStore(factory, node_id=node_id)
     result = ImportResult(header.signer)
+    if rotations:
+        with transaction(factory) as session:
+            apply_batch(session, Batch(rotations=rotations), sender=header.signer, now=utcnow())
     batch: list[Any] = []
 
     def flush() -> None:

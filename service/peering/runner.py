@@ -212,16 +212,19 @@ class SyncRunner:
                 due.append(peer)
         return due
 
-    def run_forever(self, stop: threading.Event, *, tick: float = 1.0) -> None:
-        """Pull peers when due (every ``interval``, at once when notified), until ``stop``."""
+    def run_forever(
+        self, stop: threading.Event, *, tick: float = 1.0, only: str | None = None
+    ) -> None:
+        """Pull peers (or ``only`` one) when due: every ``interval``, at once when notified,
+        after a failure with back-off; until ``stop``."""
         while not stop.is_set():
             try:
-                self._tick(time.monotonic())
+                self._tick(time.monotonic(), only=only)
             except Exception:  # the loop must outlive any one failure; it is logged
                 log.exception("sync pass failed")
             stop.wait(tick)
 
-    def _tick(self, now: float) -> None:
+    def _tick(self, now: float, *, only: str | None = None) -> None:
         with read_only(self._factory) as session:
             notified = {
                 row.id: row.notified_at
@@ -229,7 +232,7 @@ class SyncRunner:
                 if row.notified_at is not None
                 and (row.last_pull_at is None or row.notified_at >= row.last_pull_at)
             }
-        due = self._due(now, notified)
+        due = [p for p in self._due(now, notified) if only is None or p.node_id == only]
         with runner_lock(self._engine, self._data_dir, wait=False) as acquired:
             if not acquired:
                 return

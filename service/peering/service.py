@@ -164,9 +164,15 @@ def load_pinned_keys(session: Session) -> PinnedKeys:
 
 
 def keys_from_descriptor(
-    descriptor: NodeDescriptor, *, node_id: str, public_key: bytes, kid: str | None
+    descriptor: NodeDescriptor,
+    *,
+    node_id: str,
+    public_key: bytes,
+    kid: str | None,
+    earlier: bool = True,
 ) -> list[PublicNodeKey]:
-    """The descriptor's key that the operator pinned (by its public key), checked."""
+    """The descriptor's key that the operator pinned (by its public key), checked, and with
+    ``earlier`` the keys it replaced, as its rotation statements prove."""
     if descriptor.node_id != node_id:
         raise InvalidInput.for_field(
             "node_id", f"the node at that URL says it is {descriptor.node_id!r}"
@@ -180,9 +186,11 @@ def keys_from_descriptor(
         )
     # Keys it had before, proven by rotation statements the pinned key signed: records made
     # with them still verify. Nothing the descriptor says without such a signature is taken.
+    if not earlier:
+        return matching
     known = PinnedKeys(matching)
-    earlier = [r.key for r in accept_rotations(descriptor.rotations, known)]
-    return [*matching, *earlier]
+    proven = [r.key for r in accept_rotations(descriptor.rotations, known, earlier=True)]
+    return [*matching, *proven]
 
 
 # --- sharing groups -------------------------------------------------------------------------

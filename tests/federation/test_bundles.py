@@ -111,3 +111,26 @@ def test_bundles_carry_verified_records_and_refuse_what_is_not_for_the_node(
     assert "From ca: 0 accepted, 0 rejected, 3 unchanged" in again.stdout
     assert _held(uk) == {p["id"]: p for p in published}
     assert uk.status()["quarantine"]["count"] == 1
+
+
+def test_a_bundle_signed_after_a_key_rotation_imports_with_only_the_old_key_pinned(
+    nodes: Cluster, tmp_path: Path
+) -> None:
+    ca = nodes.add("ca")
+    uk = nodes.add("uk")
+    nodes.group("five-eyes", ["ca", "uk"])
+    nodes.trust("uk", "ca")  # the old key, pinned out of band; uk never reaches ca
+    before = ca.publish()
+    ca.run("keys", "rotate")
+    after = ca.publish()
+
+    bundle = tmp_path / "for-uk.jsonl"
+    ca.run("bundle", "export", "--peer", "uk", "--output", str(bundle))
+    imported = uk.run("bundle", "import", str(bundle))
+
+    assert "2 accepted, 0 rejected" in imported.stdout
+    assert set(_held(uk)) == {before["id"], after["id"]}
+    # The new key came from the statement the pinned one signed, and stays for next time.
+    quarantine = uk.run("peers", "quarantine").stdout
+    assert quarantine.strip() == ""
+    assert "ca-2026-02" in uk.run("peers", "list").stdout
