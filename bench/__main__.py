@@ -1,4 +1,5 @@
-"""``python -m bench``: the advisory benchmark on SQLite and PostgreSQL, as plain-text tables."""
+"""``python -m bench [advisories|federation]``: the benchmarks on SQLite and PostgreSQL, as
+plain-text tables (both parts unless one is named)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
-from bench import advisories
+from bench import advisories, federation
 from bench.databases import Unavailable, postgres_database, sqlite_database
 
 BACKENDS: dict[str, tuple[str, Callable[[], AbstractContextManager[str]]]] = {
@@ -20,7 +21,10 @@ BACKENDS: dict[str, tuple[str, Callable[[], AbstractContextManager[str]]]] = {
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--count", type=int, default=100_000, help="advisories to load")
+    parser.add_argument(
+        "part", nargs="?", choices=["all", *PARTS], default="all", help="what to run"
+    )
+    parser.add_argument("--count", type=int, default=100_000, help="advisories: how many to load")
     parser.add_argument(
         "--backend", choices=["sqlite", "postgresql", "all"], default="all", help="where to run"
     )
@@ -38,10 +42,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also print the plans of the list and search queries on each backend",
     )
+    parser.add_argument(
+        "--sync-counts",
+        type=_counts,
+        default=[10_000, 100_000],
+        help="federation: advisories per initial sync, comma-separated",
+    )
+    parser.add_argument(
+        "--sync-page", type=int, default=500, help="federation: records per feed page"
+    )
+    parser.add_argument(
+        "--verify-count",
+        type=int,
+        default=5_000,
+        help="federation: advisories whose signed revisions the ceiling verifies",
+    )
     args = parser.parse_args(argv)
     if args.count < 1 or args.batch < 1 or args.runs < 1 or args.warmup < 0:
         parser.error("--count, --batch and --runs must be positive, --warmup not negative")
+    if not 1 <= args.sync_page <= 1000 or args.verify_count < 1:
+        parser.error("--sync-page must be 1 to 1000 and --verify-count positive")
     return args
+
+
+def _counts(value: str) -> list[int]:
+    counts = [int(part.replace("_", "")) for part in value.split(",") if part.strip()]
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("positive whole numbers, comma-separated")
+    return sorted(counts)
 
 
 def _log(message: str) -> None:
@@ -57,9 +85,7 @@ def _selected(backend: str) -> Iterator[str]:
     yield from BACKENDS if backend == "all" else [backend]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    started = time.perf_counter()
+def run_advisories(args: argparse.Namespace) -> None:
     print(
         f"trex advisory benchmark: {args.count:,} advisories, in-process (httpx ASGI transport); "
         f"{os.cpu_count()} CPUs, load average {_load()} at the start"
@@ -85,7 +111,54 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("\n".join(advisories.report(result, title=title)), flush=True)
         print(f"(load average {_load()} after this backend)", flush=True)
-    print(f"\ntotal time {time.perf_counter() - started:.0f} s")
+
+
+def run_federation(args: argparse.Namespace) -> None:
+    counts = ", ".join(f"{count:,}" for count in args.sync_counts)
+    print(
+        f"trex federation benchmark: initial syncs of {counts} advisories between two node "
+        f"processes on loopback; {os.cpu_count()} CPUs, load average {_load()} at the start",
+        flush=True,
+    )
+    ceiling = federation.measure_ceiling(args.verify_count, rounds=3, log=_log)
+    print()
+    print("\n".join(federation.report_ceiling(ceiling)), flush=True)
+    print(f"(load average {_load()} after the ceiling)", flush=True)
+    for backend in _selected(args.backend):
+        title, database = BACKENDS[backend]
+        try:
+            result = federation.run(
+                backend,
+                database,
+                ceiling,
+                counts=args.sync_counts,
+                batch=args.batch,
+                page=args.sync_page,
+                noop_runs=20,
+                log=_log,
+            )
+        except Unavailable as exc:
+            print(f"\nFederation on {title}: SKIPPED - {exc}", flush=True)
+            continue
+        print()
+        print("\n".join(federation.report(result, ceiling, title=f"Federation on {title}")))
+        print(f"(load average {_load()} after this backend)", flush=True)
+
+
+PARTS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "advisories": run_advisories,
+    "federation": run_federation,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    for name, part in PARTS.items():
+        if args.part in ("all", name):
+            part(args)
+            print()
+    print(f"total time {time.perf_counter() - started:.0f} s")
     return 0
 
 
