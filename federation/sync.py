@@ -9,10 +9,17 @@ applied once.
 
 from __future__ import annotations
 
+import functools
+import json
 import random
+import ssl
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from datetime import datetime
+from multiprocessing import get_context
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -20,7 +27,7 @@ import httpx
 
 from federation.canonical import CanonicalJSONError, parse_strict
 from federation.descriptor import DescriptorError, NodeDescriptor
-from federation.keys import KeyLookup, NodeKey, PinnedKeys
+from federation.keys import KeyLookup, NodeKey, PinnedKeys, PublicNodeKey
 from federation.peer_auth import PeerAuth, PeerAuthError
 from federation.policy import Groups, RecordFacts, TravelRefused, check_may_travel
 from federation.rotation import AcceptedRotation, accept_rotations, statements_of
@@ -155,29 +162,19 @@ def _check_revision_shape(document: Mapping[str, Any]) -> None:
         raise TravelRefused("a revision has a positive integer revision number")
 
 
-def review_records(
-    raw_records: Iterable[Any],
-    *,
-    sender: str,
-    receiver: str,
-    keys: KeyLookup,
-    groups: Groups,
-    held: Mapping[str, Held] | None = None,
-    lookup: Callable[[Collection[str]], Mapping[str, Held]] | None = None,
-    check_document: Callable[[Mapping[str, Any]], str | None] | None = None,
-    earlier_digests: Callable[[Collection[tuple[str, int]]], Mapping[tuple[str, int], str]]
-    | None = None,
-) -> Batch:
-    """Verify and judge records that ``sender`` delivered to ``receiver``.
+@dataclass
+class Checked:
+    """A page after the stage that needs no storage: signatures, form and the travel rule."""
 
-    ``held`` (or ``lookup``, a callable from advisory ids to ``held``) says what the receiver
-    already has; ``check_document`` (the store's schema check) may refuse a well-signed
-    revision the node cannot hold; ``earlier_digests`` gives the digests of stored revisions
-    older than the current one, so that an older revision with other content is caught as
-    equivocation too. Records later in the batch see those accepted before them.
-    """
-    batch = Batch()
-    verified: list[tuple[Any, VerifiedRecord]] = []
+    verified: list[tuple[Any, VerifiedRecord]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def check_records(
+    raw_records: Iterable[Any], *, sender: str, receiver: str, keys: KeyLookup, groups: Groups
+) -> Checked:
+    """Verify each record and apply the travel rule; the CPU-bound half of a review."""
+    checked = Checked()
     for raw in raw_records:
         try:
             record = verify(SignedRecord.from_json(raw), keys)
@@ -185,16 +182,38 @@ def review_records(
             check_may_travel(
                 RecordFacts.of(record.document), sender=sender, receiver=receiver, groups=groups
             )
-            problem = check_document(record.document) if check_document else None
-            if problem is not None:
-                raise TravelRefused(f"not a valid advisory revision: {problem}")
         except VerificationError as exc:
-            batch.rejected.append(_rejection(raw, exc.reason))
+            checked.rejected.append(_rejection(raw, exc.reason))
             continue
         except TravelRefused as exc:
-            batch.rejected.append(_rejection(raw, exc.reason, record.document))
+            checked.rejected.append(_rejection(raw, exc.reason, record.document))
             continue
-        verified.append((raw, record))
+        checked.verified.append((raw, record))
+    return checked
+
+
+def judge_records(
+    checked: Checked,
+    *,
+    held: Mapping[str, Held] | None = None,
+    lookup: Callable[[Collection[str]], Mapping[str, Held]] | None = None,
+    check_document: Callable[[Mapping[str, Any]], str | None] | None = None,
+    earlier_digests: Callable[[Collection[tuple[str, int]]], Mapping[tuple[str, int], str]]
+    | None = None,
+) -> Batch:
+    """Compare verified records with what the receiver holds: the half that reads storage.
+
+    See ``review_records`` for the parameters.
+    """
+    batch = Batch(rejected=list(checked.rejected))
+    verified: list[tuple[Any, VerifiedRecord]] = []
+    for raw, record in checked.verified:
+        problem = check_document(record.document) if check_document else None
+        if problem is None:
+            verified.append((raw, record))
+        else:
+            reason = f"not a valid advisory revision: {problem}"
+            batch.rejected.append(_rejection(raw, reason, record.document))
     state: dict[str, Held] = dict(held or {})
     if lookup is not None:
         state.update(lookup({r.document["id"] for _, r in verified}))
@@ -231,6 +250,37 @@ def review_records(
     return batch
 
 
+def review_records(
+    raw_records: Iterable[Any],
+    *,
+    sender: str,
+    receiver: str,
+    keys: KeyLookup,
+    groups: Groups,
+    held: Mapping[str, Held] | None = None,
+    lookup: Callable[[Collection[str]], Mapping[str, Held]] | None = None,
+    check_document: Callable[[Mapping[str, Any]], str | None] | None = None,
+    earlier_digests: Callable[[Collection[tuple[str, int]]], Mapping[tuple[str, int], str]]
+    | None = None,
+) -> Batch:
+    """Verify and judge records that ``sender`` delivered to ``receiver``.
+
+    ``held`` (or ``lookup``, a callable from advisory ids to ``held``) says what the receiver
+    already has; ``check_document`` (the store's schema check) may refuse a well-signed
+    revision the node cannot hold; ``earlier_digests`` gives the digests of stored revisions
+    older than the current one, so that an older revision with other content is caught as
+    equivocation too. Records later in the batch see those accepted before them.
+    """
+    checked = check_records(raw_records, sender=sender, receiver=receiver, keys=keys, groups=groups)
+    return judge_records(
+        checked,
+        held=held,
+        lookup=lookup,
+        check_document=check_document,
+        earlier_digests=earlier_digests,
+    )
+
+
 def _equivocation(raw: Any, document: Mapping[str, Any]) -> Rejection:
     rejection = _rejection(
         raw,
@@ -246,6 +296,12 @@ class FeedPage:
     next: str | None
     more: bool
     key_statements: list[Any]
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    # Built once: loading the CA bundle costs ~25 ms, on every client of every pass otherwise.
+    return httpx.create_ssl_context()
 
 
 class PeerClient:
@@ -271,6 +327,7 @@ class PeerClient:
             timeout=httpx.Timeout(timeout, connect=5.0),
             transport=transport,
             follow_redirects=False,
+            verify=_tls(),
         )
 
     def close(self) -> None:
@@ -330,7 +387,7 @@ def fetch_descriptor(url: str, *, timeout: float = 10.0) -> NodeDescriptor:
     to read rotation statements that a pinned key signed.
     """
     try:
-        response = httpx.get(url.rstrip("/") + DESCRIPTOR_PATH, timeout=timeout)
+        response = httpx.get(url.rstrip("/") + DESCRIPTOR_PATH, timeout=timeout, verify=_tls())
         response.raise_for_status()
         return NodeDescriptor.from_json(parse_strict(response.content))
     except (httpx.HTTPError, CanonicalJSONError, DescriptorError) as exc:
@@ -359,35 +416,122 @@ def _pages(client: PeerClient, cursor: str | None, limit: int) -> Iterator[FeedP
                 return
 
 
-def pull(peer: Peer, store: Store, client: PeerClient, *, limit: int = DEFAULT_PAGE) -> PullResult:
+_KeyMaterial = list[tuple[str, str, bytes, datetime | None, datetime | None]]
+
+
+def _key_material(keys: PinnedKeys) -> _KeyMaterial:
+    # Plain values: a worker process rebuilds the keys (cryptography's objects do not pickle).
+    return [(k.node_id, k.kid, k.public_key, k.not_before, k.not_after) for k in keys]
+
+
+def _check_in_worker(
+    raw_records: list[Any], sender: str, receiver: str, material: _KeyMaterial, groups: Groups
+) -> tuple[list[tuple[int, str]], list[Rejection]]:
+    """``check_records`` in a worker process: verified records come back as (index, signer)."""
+    keys = PinnedKeys(PublicNodeKey(*entry) for entry in material)
+    checked = check_records(raw_records, sender=sender, receiver=receiver, keys=keys, groups=groups)
+    index = {id(raw): i for i, raw in enumerate(raw_records)}
+    return [(index[id(raw)], r.signer) for raw, r in checked.verified], checked.rejected
+
+
+def _rebuild(
+    raw_records: list[Any], outcome: tuple[list[tuple[int, str]], list[Rejection]]
+) -> Checked:
+    verified, rejected = outcome
+    checked = Checked(rejected=list(rejected))
+    for i, signer in verified:
+        raw = raw_records[i]
+        # Already verified and found canonical in the worker: plain parsing gives the same value.
+        document = json.loads(raw["payload"])
+        checked.verified.append(
+            (raw, VerifiedRecord(SignedRecord.from_json(raw), document, signer))
+        )
+    return checked
+
+
+@dataclass
+class _Pending:
+    page: FeedPage
+    rotations: list[AcceptedRotation]
+    checked: Future[tuple[list[tuple[int, str]], list[Rejection]]] | None
+
+
+def pull(
+    peer: Peer,
+    store: Store,
+    client: PeerClient,
+    *,
+    limit: int = DEFAULT_PAGE,
+    parallel: bool = True,
+) -> PullResult:
     """Pull ``peer``'s feed from the store's cursor until the peer has nothing more.
 
     Each page is committed (records, quarantine, cursor) before the next one is applied.
     Raises ``PeerError`` when the peer fails; what was committed before stays.
+
+    A feed of several pages runs as a pipeline: the next page is fetched (a thread) and its
+    signatures checked (a worker process, with ``parallel``) while this one is stored.
     """
     keys = store.pinned_keys()
     groups = store.groups()
     result = PullResult()
-    for page in _pages(client, store.cursor(peer.node_id), limit):
-        rotations = accept_rotations(statements_of(page.key_statements), keys)
-        batch = review_records(
-            page.records,
-            sender=peer.node_id,
-            receiver=store.node_id,
-            keys=keys,
-            groups=groups,
-            lookup=store.held,
-            check_document=store.check_document,
-            earlier_digests=store.earlier_digests,
-        )
-        batch.rotations = rotations
-        store.commit(peer.node_id, batch, cursor=page.next, caught_up=not page.more)
-        result.pages += 1
-        result.accepted += len(batch.accepted)
-        result.rejected += len(batch.rejected)
-        result.unchanged += batch.unchanged
-        result.equivocations += sum(1 for r in batch.rejected if r.equivocation)
+    receiver = store.node_id
+    pending: deque[_Pending] = deque()
+    with ExitStack() as stack:
+        workers: ProcessPoolExecutor | None = None
+        for page in _pages(client, store.cursor(peer.node_id), limit):
+            rotations = accept_rotations(statements_of(page.key_statements), keys)
+            if parallel and page.more and workers is None:
+                workers = stack.enter_context(
+                    ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+                )
+            checked = (
+                workers.submit(
+                    _check_in_worker,
+                    page.records,
+                    peer.node_id,
+                    receiver,
+                    _key_material(keys),
+                    groups,
+                )
+                if workers is not None
+                else None
+            )
+            pending.append(_Pending(page, rotations, checked))
+            if len(pending) > 1:
+                _apply(pending.popleft(), peer, store, keys, groups, result)
+        while pending:
+            _apply(pending.popleft(), peer, store, keys, groups, result)
     return result
+
+
+def _apply(
+    item: _Pending, peer: Peer, store: Store, keys: PinnedKeys, groups: Groups, result: PullResult
+) -> None:
+    page = item.page
+    checked: Checked | None = None
+    if item.checked is not None:
+        try:
+            checked = _rebuild(page.records, item.checked.result())
+        except Exception:  # a lost worker only costs speed: check here instead
+            checked = None
+    if checked is None:
+        checked = check_records(
+            page.records, sender=peer.node_id, receiver=store.node_id, keys=keys, groups=groups
+        )
+    batch = judge_records(
+        checked,
+        lookup=store.held,
+        check_document=store.check_document,
+        earlier_digests=store.earlier_digests,
+    )
+    batch.rotations = item.rotations
+    store.commit(peer.node_id, batch, cursor=page.next, caught_up=not page.more)
+    result.pages += 1
+    result.accepted += len(batch.accepted)
+    result.rejected += len(batch.rejected)
+    result.unchanged += batch.unchanged
+    result.equivocations += sum(1 for r in batch.rejected if r.equivocation)
 
 
 def refresh_rotations(client: PeerClient, keys: PinnedKeys) -> list[AcceptedRotation]:

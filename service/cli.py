@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from federation.keys import KeyError_, KeyRing, PublicNodeKey, b64url_encode
 from federation.rotation import rotate
 from federation.sync import PeerError, fetch_descriptor
-from service import demo
 from service.access import service as access
 from service.access.schemas import OrgUpdate
 from service.access.service import add_org, add_user, create_token, get_org_by_name
@@ -28,11 +26,19 @@ from service.audit.service import CLI_ACTOR, AuditChainBroken, record, verify_ch
 from service.db import make_engine, make_session_factory, transaction, utcnow
 from service.db import read_only as read_only_session
 from service.errors import TrexError
-from service.migrate import upgrade
 from service.peering import bundles
 from service.peering import service as peering
 from service.peering.runner import SyncRunner
 from service.settings import NODE_CONFIG_FILE, Settings, read_node_config
+
+# Alembic, uvicorn and the demo data are imported by the commands that use them: every
+# 'trex-node' run (a sync from cron, a token) would otherwise pay for them at start-up.
+
+
+def _upgrade(database_url: str) -> None:
+    from service.migrate import upgrade
+
+    upgrade(database_url)
 
 
 def _settings(**values: Any) -> Settings:
@@ -120,7 +126,7 @@ def init(node_id: str, name: str, country: str) -> None:
     """Create the data directory and its configuration, then migrate the database."""
     checked = _settings(node_id=node_id, node_name=name, node_country=country.upper())
     _write_node_config(checked.data_dir, node_id=node_id, name=name, country=checked.node_country)
-    upgrade(checked.resolved_database_url)
+    _upgrade(checked.resolved_database_url)
     ring = _key_ring(checked)
     click.echo(f"Node {node_id!r} ready in {checked.data_dir.resolve()}")
     _echo_key(ring.current.public)
@@ -131,7 +137,7 @@ def migrate() -> None:
     """Bring the database schema to the newest migration."""
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url)
+    _upgrade(settings.resolved_database_url)
     click.echo("Database at the newest migration.")
 
 
@@ -144,19 +150,23 @@ def serve(host: str, port: int, workers: int) -> None:
     settings = _settings()
     if not settings.node_id:
         raise click.ClickException("This data directory has no node: run 'trex-node init' first.")
+    import uvicorn
+
     uvicorn.run("service.asgi:app", host=host, port=port, workers=workers, log_level="info")
 
 
 @main.command("demo")
 def demo_command() -> None:
     """Build (or reuse) the demo node and print a fresh token for each demo user."""
+    from service import demo
+
     settings = _settings()
     if not settings.node_id:
         _write_node_config(settings.data_dir, node_id="demo", name="trex demo node", country="CA")
         os.environ.setdefault("TREX_NODE_ID", "demo")
         settings = Settings(node_id="demo")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url)
+    _upgrade(settings.resolved_database_url)
     now = utcnow()
     key = _key_ring(settings).current
     with _unit_of_work(settings) as session:
