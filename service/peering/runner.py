@@ -191,6 +191,8 @@ class SyncRunner:
                 if row.url and row.announced_seq < highest and row.id not in skip
             ]
             keys = load_pinned_keys(session)
+        if not stale:
+            return
         ring = self._key_ring()
         for peer, _ in stale:
             try:
