@@ -162,6 +162,14 @@ def _check_revision_shape(document: Mapping[str, Any]) -> None:
         raise TravelRefused("a revision has a positive integer revision number")
 
 
+HeldLookup = Callable[[Collection[str]], Mapping[str, Held]]
+"""What a receiver holds of these advisory ids (``Store.held``)."""
+DocumentCheck = Callable[[Mapping[str, Any]], str | None]
+"""Why a revision cannot be stored, or None (``Store.check_document``)."""
+DigestLookup = Callable[[Collection[tuple[str, int]]], Mapping[tuple[str, int], str]]
+"""Digests of stored (id, revision) pairs (``Store.earlier_digests``)."""
+
+
 @dataclass
 class Checked:
     """A page after the stage that needs no storage: signatures, form and the travel rule."""
@@ -196,10 +204,9 @@ def judge_records(
     checked: Checked,
     *,
     held: Mapping[str, Held] | None = None,
-    lookup: Callable[[Collection[str]], Mapping[str, Held]] | None = None,
-    check_document: Callable[[Mapping[str, Any]], str | None] | None = None,
-    earlier_digests: Callable[[Collection[tuple[str, int]]], Mapping[tuple[str, int], str]]
-    | None = None,
+    lookup: HeldLookup | None = None,
+    check_document: DocumentCheck | None = None,
+    earlier_digests: DigestLookup | None = None,
 ) -> Batch:
     """Compare verified records with what the receiver holds: the half that reads storage.
 
@@ -258,10 +265,9 @@ def review_records(
     keys: KeyLookup,
     groups: Groups,
     held: Mapping[str, Held] | None = None,
-    lookup: Callable[[Collection[str]], Mapping[str, Held]] | None = None,
-    check_document: Callable[[Mapping[str, Any]], str | None] | None = None,
-    earlier_digests: Callable[[Collection[tuple[str, int]]], Mapping[tuple[str, int], str]]
-    | None = None,
+    lookup: HeldLookup | None = None,
+    check_document: DocumentCheck | None = None,
+    earlier_digests: DigestLookup | None = None,
 ) -> Batch:
     """Verify and judge records that ``sender`` delivered to ``receiver``.
 

@@ -294,9 +294,15 @@ def test_without_cas_pinned_key_au_quarantines_what_uk_relays(nodes: Cluster) ->
 
 
 @pytest.mark.postgres
-def test_reach_and_withdrawal_from_sqlite_to_postgresql(nodes: Cluster) -> None:
-    ca = nodes.add("ca", backend="sqlite")
-    uk = nodes.add("uk", backend="postgresql")
+@pytest.mark.parametrize(
+    ("origin_backend", "receiver_backend"), [("sqlite", "postgresql"), ("postgresql", "postgresql")]
+)
+def test_reach_and_withdrawal_on_postgresql(
+    nodes: Cluster, origin_backend: str, receiver_backend: str
+) -> None:
+    # Serving the feed from PostgreSQL too: its nonce store, feed query and response signing.
+    ca = nodes.add("ca", backend=origin_backend)
+    uk = nodes.add("uk", backend=receiver_backend)
     nodes.peer("ca", "uk")
     nodes.group(FIVE_EYES, ["ca", "uk"])
     published = ca.publish()
