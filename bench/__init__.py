@@ -2,7 +2,9 @@
 
 ``bench.data`` generates realistic, deterministic advisories; ``bench.databases`` makes and
 removes the throw-away databases; ``bench.advisories`` loads them through the domain write path
-and times the advisory list, against baselines measured in the same process.
+and times the advisory list, against baselines measured in the same process;
+``bench.federation`` times an initial sync between two node processes against one core's
+verify rate (the ceiling), with peak memory and the sync with nothing new.
 """
 
 import warnings
