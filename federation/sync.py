@@ -396,7 +396,13 @@ def fetch_descriptor(url: str, *, timeout: float = 10.0) -> NodeDescriptor:
         response = httpx.get(url.rstrip("/") + DESCRIPTOR_PATH, timeout=timeout, verify=_tls())
         response.raise_for_status()
         return NodeDescriptor.from_json(parse_strict(response.content))
-    except (httpx.HTTPError, CanonicalJSONError, DescriptorError) as exc:
+    except (
+        httpx.HTTPError,
+        httpx.InvalidURL,
+        UnicodeError,
+        CanonicalJSONError,
+        DescriptorError,
+    ) as exc:
         raise PeerError(f"{url}: no usable descriptor: {exc}") from None
 
 

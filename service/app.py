@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.api import admin, advisories, federation, health, me
+from service.api import admin, admin_federation, advisories, federation, health, me
 from service.api.auth import install_web_sign_in
 from service.api.limits import BodySizeLimit
 from service.api.problems import install_problem_handlers
@@ -66,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(me.router)
     app.include_router(advisories.router)
     app.include_router(admin.router)
+    app.include_router(admin_federation.router)
     app.include_router(federation.router)
     install_web_sign_in(app, settings)
     return app

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ from federation.keys import (
 from federation.policy import SHAREABLE_STATUSES, SHAREABLE_TLP, Groups
 from federation.rotation import accept_rotations
 from federation.signing import SignedRecord, sign_payload
+from federation.sync import PeerError, fetch_descriptor
 from service.advisories.models import AdvisoryRevision
 from service.errors import Conflict, InvalidInput, NotFound
 from service.peering.models import (
@@ -161,6 +163,18 @@ def load_pinned_keys(session: Session) -> PinnedKeys:
         )
         for row in session.scalars(select(PeerKey))
     )
+
+
+def fetch_peer_descriptor(url: str) -> NodeDescriptor:
+    """The descriptor of the node at ``url``; a node that gives none is a bad ``url``."""
+    try:
+        return fetch_descriptor(url)
+    except PeerError as error:
+        raise InvalidInput.for_field("url", str(error)) from None
+    except (httpx.InvalidURL, UnicodeError) as error:
+        # fetch_descriptor lets these through: a malformed address (``http://[::1``), a host
+        # name label over 63 characters. They are the operator's typing, not a server fault.
+        raise InvalidInput.for_field("url", f"{url}: not a usable URL: {error}") from None
 
 
 def keys_from_descriptor(

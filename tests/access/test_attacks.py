@@ -540,7 +540,7 @@ def test_a_read_only_operator_token_looks_but_changes_nothing(
     operator = members.auth(OPERATOR)
     before = {
         what: client.get(f"/v1/admin/{what}", headers=operator).json()
-        for what in ("orgs", "users", "tokens")
+        for what in ("orgs", "users", "tokens", "peers", "groups")
     }
 
     for method, route, ids, body in _admin_requests(client, members):
@@ -557,11 +557,12 @@ def test_a_read_only_operator_token_looks_but_changes_nothing(
 
     after = {
         what: client.get(f"/v1/admin/{what}", headers=operator).json()
-        for what in ("orgs", "users", "tokens")
+        for what in ("orgs", "users", "tokens", "peers", "groups")
     }
     assert after["orgs"] == before["orgs"]
     assert after["users"] == before["users"]
     assert _without_last_use(after["tokens"]) == _without_last_use(before["tokens"])
+    assert (after["peers"], after["groups"]) == (before["peers"], before["groups"])
 
 
 # --- operators: no extra read access --------------------------------------------------------
@@ -669,6 +670,9 @@ def test_ending_vetting_hides_amber_and_government_from_that_org_at_once(
 # --- administration is for operators -----------------------------------------------------------
 
 
+AU_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+
+
 def _admin_requests(
     client: TestClient, members: Members
 ) -> list[tuple[str, str, dict[str, str], dict[str, Any] | None]]:
@@ -697,6 +701,16 @@ def _admin_requests(
         ("GET", "/v1/admin/tokens", {}, None),
         ("POST", "/v1/admin/tokens", {}, {"user_id": reader_id}),
         ("POST", "/v1/admin/tokens/{token_id}/revoke", {"token_id": token_id}, None),
+        ("GET", "/v1/admin/peers", {}, None),
+        (
+            "POST",
+            "/v1/admin/peers",
+            {},
+            {"node_id": "au", "public_key": AU_KEY, "kid": "au-2026-01"},
+        ),
+        ("DELETE", "/v1/admin/peers/{node_id}", {"node_id": "au"}, None),
+        ("GET", "/v1/admin/groups", {}, None),
+        ("POST", "/v1/admin/groups", {}, {"name": "five-eyes", "members": ["test"]}),
     ]
 
 
@@ -743,4 +757,4 @@ def test_every_admin_endpoint_is_for_operators_only(client: TestClient, members:
     # The same requests from an operator succeed: the refusals were about who asked.
     for method, route, ids, body in requests:
         response = client.request(method, route.format(**ids), json=body, headers=operator)
-        assert response.status_code in (200, 201), (method, route, response.text)
+        assert response.status_code in (200, 201, 204), (method, route, response.text)
