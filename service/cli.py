@@ -29,6 +29,7 @@ from service.errors import TrexError
 from service.peering import bundles
 from service.peering import service as peering
 from service.peering.runner import SyncRunner
+from service.peering.store import retry_quarantine
 from service.settings import NODE_CONFIG_FILE, Settings, read_node_config
 
 # Alembic, uvicorn and the demo data are imported by the commands that use them: every
@@ -519,9 +520,25 @@ def peers_remove(node_id: str) -> None:
 
 @peers.command("quarantine")
 @click.option("--limit", default=50, show_default=True, type=int)
-def peers_quarantine(limit: int) -> None:
+@click.option(
+    "--retry",
+    is_flag=True,
+    help="Review refused records again (after pinning a key or adding a group).",
+)
+def peers_quarantine(limit: int, retry: bool) -> None:
     """Records refused on arrival, newest first: who sent them and why."""
-    with _unit_of_work(_settings()) as session:
+    settings = _settings()
+    if retry:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            accepted, still = retry_quarantine(
+                make_session_factory(engine), node_id=settings.node_id
+            )
+        finally:
+            engine.dispose()
+        click.echo(f"Reviewed again: {accepted} accepted, {still} still quarantined")
+        return
+    with _unit_of_work(settings) as session:
         for row in peering.list_quarantine(session, limit=limit):
             kind = "EQUIVOCATION" if row.equivocation else "refused"
             click.echo(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from federation.keys import PinnedKeys, b64url_encode
 from federation.policy import Groups
 from federation.signing import payload_digest
-from federation.sync import Batch, Held, Rejection
+from federation.sync import Batch, Held, Rejection, review_records
 from service.advisories.models import Advisory, AdvisoryRevision
 from service.advisories.schemas import ReceivedRevision
 from service.advisories.service import NewRevision, allocate_sequence, store_revisions
@@ -191,3 +191,56 @@ def _quarantine(session: Session, rejection: Rejection, *, sender: str, now: dat
             detail={"origin": rejection.origin, "revision": rejection.revision, "sender": sender},
             now=now,
         )
+
+
+def retry_quarantine(factory: sessionmaker[Session], *, node_id: str) -> tuple[int, int]:
+    """Review refused records again (not equivocations), as from their original sender.
+
+    For records refused because of this node's own set-up at the time (a key not yet pinned,
+    a group not yet configured): those that now pass are stored, the others stay quarantined
+    with today's reason. One transaction. Returns (accepted, still quarantined).
+    """
+    store = DatabaseStore(factory, node_id=node_id)
+    keys = store.pinned_keys()
+    groups = store.groups()
+    accepted = still = 0
+    with transaction(factory) as session:
+        rows = list(
+            session.scalars(
+                select(QuarantinedRecord)
+                .where(QuarantinedRecord.equivocation.is_(False))
+                .order_by(QuarantinedRecord.pk)
+            )
+        )
+        by_sender: dict[str, list[QuarantinedRecord]] = {}
+        for row in rows:
+            by_sender.setdefault(row.sender, []).append(row)
+        now = utcnow()
+        for sender, sent in by_sender.items():
+            batch = review_records(
+                [json.loads(row.record) for row in sent],
+                sender=sender,
+                receiver=node_id,
+                keys=keys,
+                groups=groups,
+                lookup=store.held,
+                check_document=received_revision_problem,
+                earlier_digests=store.earlier_digests,
+            )
+            for row in sent:
+                session.delete(row)
+            session.flush()
+            apply_batch(session, batch, sender=sender, now=now)
+            accepted += len(batch.accepted)
+            still += len(batch.rejected)
+        if rows:
+            record(
+                session,
+                actor=FEDERATION_ACTOR,
+                actor_org_id=None,
+                action="federation.quarantine.retry",
+                target=None,
+                detail={"reviewed": len(rows), "accepted": accepted, "quarantined": still},
+                now=now,
+            )
+    return accepted, still

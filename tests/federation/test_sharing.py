@@ -292,6 +292,16 @@ def test_without_cas_pinned_key_au_quarantines_what_uk_relays(nodes: Cluster) ->
     assert (sender, advisory_id) == ("uk", published["id"])
     assert reason.startswith("unknown kid"), reason
 
+    # The cursor moved past it; once ca's key is pinned, a re-review brings it in.
+    unrelated = au.run("peers", "quarantine", "--retry").stdout
+    assert "0 accepted, 1 still quarantined" in unrelated
+    nodes.trust("au", "ca")
+    retried = au.run("peers", "quarantine", "--retry").stdout
+    assert "1 accepted, 0 still quarantined" in retried
+    assert au.advisories() == [published]
+    assert au.status()["quarantine"]["count"] == 0
+    assert synced(au, "uk") == (0, 0)
+
 
 @pytest.mark.postgres
 @pytest.mark.parametrize(
