@@ -40,7 +40,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=_ERRORS)
 
 
-def _record(
+def record_admin_change(
     session: Session,
     principal: Principal,
     action: str,
@@ -123,7 +123,9 @@ def add_org(
             vetted_until=org_in.vetted_until,
             email_domains=org_in.email_domains,
         )
-        _record(session, principal, "admin.org.add", org.id, org_in.model_dump(mode="json"), now)
+        record_admin_change(
+            session, principal, "admin.org.add", org.id, org_in.model_dump(mode="json"), now
+        )
         return _org(org, now.date())
 
 
@@ -140,7 +142,7 @@ def update_org(
     with transaction(factory) as session:
         org = service.update_org(session, service.get_org(session, org_id), changes_in)
         changes = changes_in.model_dump(mode="json", exclude_unset=True)
-        _record(session, principal, "admin.org.update", org.id, changes, now)
+        record_admin_change(session, principal, "admin.org.update", org.id, changes, now)
         return _org(org, now.date())
 
 
@@ -164,7 +166,7 @@ def add_user(
         org = service.get_org(session, user_in.org_id)
         user = service.add_user(session, email=user_in.email, org=org, role=user_in.role)
         detail = {"email": user.email, "org_id": org.id, "role": user.role}
-        _record(session, principal, "admin.user.add", user.id, detail, now)
+        record_admin_change(session, principal, "admin.user.add", user.id, detail, now)
         return _user(user)
 
 
@@ -186,7 +188,7 @@ def update_user(
             status=changes_in.status,
         )
         changes = changes_in.model_dump(mode="json", exclude_unset=True)
-        _record(session, principal, "admin.user.update", user.id, changes, now)
+        record_admin_change(session, principal, "admin.user.update", user.id, changes, now)
         return _user(user)
 
 
@@ -221,7 +223,7 @@ def create_token(
             label=token_in.label,
         )
         detail = {"user_id": token.user_id, "read_only": token.read_only, "ttl_days": ttl.days}
-        _record(session, principal, "admin.token.create", token.id, detail, now)
+        record_admin_change(session, principal, "admin.token.create", token.id, detail, now)
         return TokenCreated(**_token(token).model_dump(), token=text)
 
 
@@ -233,5 +235,7 @@ def revoke_token(
     require_operator(principal, changes=True)
     with transaction(factory) as session:
         token = service.revoke_token(session, token_id=token_id, now=now)
-        _record(session, principal, "admin.token.revoke", token.id, {"user_id": token.user_id}, now)
+        record_admin_change(
+            session, principal, "admin.token.revoke", token.id, {"user_id": token.user_id}, now
+        )
         return _token(token)

@@ -8,18 +8,15 @@ as ``trex-node peers add`` does.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
-from sqlalchemy.orm import Session
 
-from federation.keys import PublicNodeKey, b64url_decode, fingerprint
+from federation.keys import PublicNodeKey
 from service.access.policy import require_operator
-from service.access.principal import Principal
+from service.api.admin import record_admin_change
 from service.api.deps import NowDep, PrincipalDep, SessionFactoryDep, SettingsDep
 from service.api.problems import PROBLEM_JSON
-from service.audit.service import record
 from service.db import read_only, transaction
 from service.errors import InvalidInput
 from service.peering import service
@@ -38,26 +35,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=_ERRORS)
 
 
-def _record(
-    session: Session,
-    principal: Principal,
-    action: str,
-    target: str,
-    detail: dict[str, Any],
-    now: datetime,
-) -> None:
-    # Every administrative change is in the audit log, in the change's own transaction.
-    record(
-        session,
-        actor=principal.email or "unknown",
-        actor_org_id=principal.org_id,
-        action=action,
-        target=target,
-        detail=detail,
-        now=now,
-    )
-
-
 def _peer(peer: Peer, keys: list[PeerKey]) -> PeerRead:
     return PeerRead(
         node_id=peer.id,
@@ -66,7 +43,7 @@ def _peer(peer: Peer, keys: list[PeerKey]) -> PeerRead:
         keys=[
             PeerKeyRead(
                 kid=key.kid,
-                fingerprint=fingerprint(b64url_decode(key.public_key, length=32)),
+                fingerprint=service.key_fingerprint(key.public_key),
                 source=key.source,
             )
             for key in sorted(keys, key=lambda k: k.kid)
@@ -135,7 +112,7 @@ def add_peer(
             "url": peer_in.url,
             "keys": [{"kid": k.kid, "fingerprint": k.fingerprint} for k in pinned],
         }
-        _record(session, principal, "federation.peer.add", peer.id, detail, now)
+        record_admin_change(session, principal, "federation.peer.add", peer.id, detail, now)
         return _peer(peer, service.peer_keys(session, peer.id))
 
 
@@ -147,7 +124,7 @@ def remove_peer(
     require_operator(principal, changes=True)
     with transaction(factory) as session:
         peer = service.remove_peer(session, node_id=node_id)
-        _record(session, principal, "federation.peer.remove", peer.id, {}, now)
+        record_admin_change(session, principal, "federation.peer.remove", peer.id, {}, now)
     return Response(status_code=204)
 
 
@@ -169,5 +146,5 @@ def add_group(
     with transaction(factory) as session:
         service.add_group(session, name=group_in.name, members=group_in.members, now=now)
         detail = {"members": sorted(set(group_in.members))}
-        _record(session, principal, "federation.group.add", group_in.name, detail, now)
+        record_admin_change(session, principal, "federation.group.add", group_in.name, detail, now)
         return _group(group_in.name, service.load_groups(session).members[group_in.name])

@@ -371,7 +371,7 @@ def status(session: Session, *, now: datetime) -> dict[str, Any]:
                 "consecutive_failures": peer.failures,
                 "last_error": peer.last_error,
                 "keys": [
-                    {"kid": k.kid, "source": k.source, "fingerprint": _fingerprint(k.public_key)}
+                    {"kid": k.kid, "source": k.source, "fingerprint": key_fingerprint(k.public_key)}
                     for k in peer_keys(session, peer.id)
                 ],
             }
@@ -421,5 +421,6 @@ def _stamp(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-def _fingerprint(public_key: str) -> str:
+def key_fingerprint(public_key: str) -> str:
+    """The fingerprint of a stored (base64url) public key."""
     return fingerprint(b64url_decode(public_key, length=32))
