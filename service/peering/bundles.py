@@ -20,10 +20,10 @@ from federation.canonical import CanonicalJSONError, parse_strict
 from federation.keys import KeyRing, format_time
 from federation.rotation import accept_rotations, statements_of
 from federation.signing import SignedRecord, VerificationError, sign_document, verify
-from federation.sync import Batch, review_records
+from federation.sync import Batch
 from service.db import read_only, transaction, utcnow
 from service.peering.service import feed_page, key_statements, load_groups, load_pinned_keys
-from service.peering.store import DatabaseStore, apply_batch, received_revision_problem
+from service.peering.store import DatabaseStore, apply_batch
 
 BUNDLE_TYPE = "trex-bundle"
 _BATCH = 500
@@ -122,16 +122,7 @@ def import_bundle(
     batch: list[Any] = []
 
     def flush() -> None:
-        reviewed = review_records(
-            batch,
-            sender=header.signer,
-            receiver=node_id,
-            keys=keys,
-            groups=groups,
-            lookup=store.held,
-            check_document=received_revision_problem,
-            earlier_digests=store.earlier_digests,
-        )
+        reviewed = store.review(batch, sender=header.signer, keys=keys, groups=groups)
         with transaction(factory) as session:
             apply_batch(session, reviewed, sender=header.signer, now=utcnow())
         result.accepted += len(reviewed.accepted)

@@ -66,6 +66,22 @@ class DatabaseStore:
     def check_document(self, document: Mapping[str, Any]) -> str | None:
         return received_revision_problem(document)
 
+    def review(
+        self, raw_records: list[Any], *, sender: str, keys: PinnedKeys, groups: Groups
+    ) -> Batch:
+        """Judge records from ``sender`` against what this node holds, as the pull loop does
+        (for records that did not come through it: bundles, quarantine retries)."""
+        return review_records(
+            raw_records,
+            sender=sender,
+            receiver=self._node_id,
+            keys=keys,
+            groups=groups,
+            lookup=self.held,
+            check_document=self.check_document,
+            earlier_digests=self.earlier_digests,
+        )
+
     def earlier_digests(
         self, revisions: Collection[tuple[str, int]]
     ) -> Mapping[tuple[str, int], str]:
@@ -217,15 +233,8 @@ def retry_quarantine(factory: sessionmaker[Session], *, node_id: str) -> tuple[i
             by_sender.setdefault(row.sender, []).append(row)
         now = utcnow()
         for sender, sent in by_sender.items():
-            batch = review_records(
-                [json.loads(row.record) for row in sent],
-                sender=sender,
-                receiver=node_id,
-                keys=keys,
-                groups=groups,
-                lookup=store.held,
-                check_document=received_revision_problem,
-                earlier_digests=store.earlier_digests,
+            batch = store.review(
+                [json.loads(row.record) for row in sent], sender=sender, keys=keys, groups=groups
             )
             for row in sent:
                 session.delete(row)
