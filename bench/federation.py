@@ -61,6 +61,7 @@ from service.advisories.models import AdvisoryRevision
 from service.advisories.service import allocate_sequence, store_revisions
 from service.db import make_engine, make_session_factory, transaction, utcnow
 from service.peering.runner import SyncRunner
+from service.peering.service import NodeKeys
 from service.peering.store import DatabaseStore, received_revision_problem
 
 ORIGIN = "ca"
@@ -522,6 +523,7 @@ def time_noop(
         factory=factory,
         data_dir=receiver.data_dir,
         node_id=RECEIVER,
+        node_keys=NodeKeys(receiver.data_dir, RECEIVER, now=utcnow()),
         page_size=page,
     )
 

@@ -35,6 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
                 factory=factory,
                 data_dir=settings.data_dir,
                 node_id=settings.node_id,
+                node_keys=node_keys,
                 interval=settings.sync_interval_seconds,
                 timeout=settings.peer_timeout_seconds,
                 page_size=settings.sync_page_size,

@@ -385,14 +385,18 @@ def tokens_revoke(token_id: str) -> None:
         click.echo(f"Revoked {token_id}")
 
 
-def _key_ring(settings: Settings) -> KeyRing:
-    """The node's key ring, created on first use (mode 0600 in the data directory)."""
+def _node_keys(settings: Settings) -> peering.NodeKeys:
+    """The node's keys, the ring created on first use (mode 0600 in the data directory)."""
     if not settings.node_id:
         raise click.ClickException("This data directory has no node: run 'trex-node init' first.")
     try:
-        return KeyRing.load_or_create(settings.data_dir, settings.node_id, now=utcnow())
+        return peering.NodeKeys(settings.data_dir, settings.node_id, now=utcnow())
     except KeyError_ as error:
         raise click.ClickException(str(error)) from None
+
+
+def _key_ring(settings: Settings) -> KeyRing:
+    return _node_keys(settings).ring()
 
 
 def _echo_key(key: PublicNodeKey) -> None:
@@ -498,8 +502,9 @@ def peers_add(
 def peers_list() -> None:
     """Peers with their URL, pinned keys and sync state."""
     with _unit_of_work(_settings()) as session:
+        keys = peering.keys_by_peer(session)
         for peer in peering.list_peers(session):
-            kids = ",".join(k.kid for k in peering.peer_keys(session, peer.id))
+            kids = ",".join(k.kid for k in keys.get(peer.id, []))
             last = f"{peer.last_success_at:%Y-%m-%d %H:%M:%S}" if peer.last_success_at else "never"
             click.echo(
                 f"{peer.id:<12} {peer.url or '(key only)':<32} keys {kids:<24} "
@@ -582,18 +587,18 @@ def groups_list() -> None:
 def sync(peer_id: str | None, once: bool, interval: float | None) -> None:
     """Pull peers' feeds: once, or in a loop with retries, back-off and jitter."""
     settings = _settings()
-    ring = _key_ring(settings)
+    node_keys = _node_keys(settings)
     engine = make_engine(settings.resolved_database_url)
     runner = SyncRunner(
         engine=engine,
         factory=make_session_factory(engine),
         data_dir=settings.data_dir,
         node_id=settings.node_id,
+        node_keys=node_keys,
         interval=interval if interval is not None else settings.sync_interval_seconds or 30.0,
         timeout=settings.peer_timeout_seconds,
         page_size=settings.sync_page_size,
     )
-    del ring
     try:
         if not once:
             stop = threading.Event()

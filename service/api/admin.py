@@ -24,17 +24,16 @@ from service.access.schemas import (
     UserUpdate,
 )
 from service.api.deps import NowDep, PrincipalDep, SessionFactoryDep, SettingsDep
-from service.api.problems import PROBLEM_JSON
+from service.api.problems import PROBLEM_CONTENT
 from service.audit.service import record
 from service.db import read_only, transaction
 
-_PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not signed in, or bad credentials", **_PROBLEM},
-    403: {"description": "Not an operator, or a read-only token", **_PROBLEM},
-    404: {"description": "No such org, user or token", **_PROBLEM},
-    409: {"description": "Conflicts with what exists", **_PROBLEM},
-    422: {"description": "Invalid input; the problem names each field", **_PROBLEM},
+    401: {"description": "Not signed in, or bad credentials", **PROBLEM_CONTENT},
+    403: {"description": "Not an operator, or a read-only token", **PROBLEM_CONTENT},
+    404: {"description": "No such org, user or token", **PROBLEM_CONTENT},
+    409: {"description": "Conflicts with what exists", **PROBLEM_CONTENT},
+    422: {"description": "Invalid input; the problem names each field", **PROBLEM_CONTENT},
 }
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=_ERRORS)

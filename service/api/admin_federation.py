@@ -16,20 +16,19 @@ from federation.keys import PublicNodeKey
 from service.access.policy import require_operator
 from service.api.admin import record_admin_change
 from service.api.deps import NowDep, PrincipalDep, SessionFactoryDep, SettingsDep
-from service.api.problems import PROBLEM_JSON
+from service.api.problems import PROBLEM_CONTENT
 from service.db import read_only, transaction
 from service.errors import InvalidInput
 from service.peering import service
 from service.peering.models import Peer, PeerKey
 from service.peering.schemas import GroupCreate, GroupRead, PeerCreate, PeerKeyRead, PeerRead
 
-_PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not signed in, or bad credentials", **_PROBLEM},
-    403: {"description": "Not an operator, or a read-only token", **_PROBLEM},
-    404: {"description": "No such peer", **_PROBLEM},
-    409: {"description": "A key id already pinned to another key", **_PROBLEM},
-    422: {"description": "Invalid input; the problem names each field", **_PROBLEM},
+    401: {"description": "Not signed in, or bad credentials", **PROBLEM_CONTENT},
+    403: {"description": "Not an operator, or a read-only token", **PROBLEM_CONTENT},
+    404: {"description": "No such peer", **PROBLEM_CONTENT},
+    409: {"description": "A key id already pinned to another key", **PROBLEM_CONTENT},
+    422: {"description": "Invalid input; the problem names each field", **PROBLEM_CONTENT},
 }
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=_ERRORS)
@@ -64,9 +63,8 @@ def list_peers(principal: PrincipalDep, factory: SessionFactoryDep) -> list[Peer
     """Active peers with their URL, pinned keys (with fingerprints) and sync counts."""
     require_operator(principal, changes=False)
     with read_only(factory) as session:
-        return [
-            _peer(peer, service.peer_keys(session, peer.id)) for peer in service.list_peers(session)
-        ]
+        keys = service.keys_by_peer(session)
+        return [_peer(peer, keys.get(peer.id, [])) for peer in service.list_peers(session)]
 
 
 @router.post("/peers", status_code=201)

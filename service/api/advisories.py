@@ -19,22 +19,24 @@ from service.advisories.schemas import (
     RevisionPage,
 )
 from service.api.deps import NodeKeysDep, NowDep, PrincipalDep, SessionFactoryDep, SettingsDep
-from service.api.problems import PROBLEM_JSON
+from service.api.problems import PROBLEM_CONTENT
 from service.db import transaction
 
 router = APIRouter(prefix="/v1/advisories", tags=["advisories"])
 
-_PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Bad credentials", **_PROBLEM},
-    404: {"description": "No such advisory, or not visible to the caller", **_PROBLEM},
+    401: {"description": "Bad credentials", **PROBLEM_CONTENT},
+    404: {"description": "No such advisory, or not visible to the caller", **PROBLEM_CONTENT},
 }
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **_READ_ERRORS,
-    403: {"description": "The caller's role or org may not write this", **_PROBLEM},
-    409: {"description": "Based on a stale revision, or not allowed in this state", **_PROBLEM},
-    413: {"description": "Body too large", **_PROBLEM},
-    422: {"description": "Invalid input; the problem names each field", **_PROBLEM},
+    403: {"description": "The caller's role or org may not write this", **PROBLEM_CONTENT},
+    409: {
+        "description": "Based on a stale revision, or not allowed in this state",
+        **PROBLEM_CONTENT,
+    },
+    413: {"description": "Body too large", **PROBLEM_CONTENT},
+    422: {"description": "Invalid input; the problem names each field", **PROBLEM_CONTENT},
 }
 
 
@@ -52,7 +54,7 @@ def _json(text: str, status_code: int = 200) -> Response:
     responses={
         200: {"model": AdvisoryPage},
         401: _READ_ERRORS[401],
-        422: {"description": "Bad filter", **_PROBLEM},
+        422: {"description": "Bad filter", **PROBLEM_CONTENT},
     },
     response_class=Response,
 )

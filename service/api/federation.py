@@ -24,18 +24,20 @@ from service.api.deps import (
     SessionFactoryDep,
     SettingsDep,
 )
-from service.api.problems import PROBLEM_JSON
+from service.api.problems import PROBLEM_CONTENT
 from service.db import read_only, transaction, utcnow
 from service.errors import FieldError, NotAuthenticated, NotPermitted
 from service.peering import service
 from service.peering.models import Peer
 from service.peering.service import NodeKeys
 
-_PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 _PEER_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, invalid, expired or replayed request signature", **_PROBLEM},
-    403: {"description": "The signing node is not an active peer", **_PROBLEM},
-    422: {"description": "Invalid parameters", **_PROBLEM},
+    401: {
+        "description": "Missing, invalid, expired or replayed request signature",
+        **PROBLEM_CONTENT,
+    },
+    403: {"description": "The signing node is not an active peer", **PROBLEM_CONTENT},
+    422: {"description": "Invalid parameters", **PROBLEM_CONTENT},
 }
 
 router = APIRouter(tags=["federation"])

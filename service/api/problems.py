@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.errors import FieldError, Problem, TrexError, to_problem
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_CONTENT: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
+"""OpenAPI ``responses`` entry content: the error is a problem document."""
 _log = logging.getLogger("trex.api")
 _LOCATION_PARTS = {"body", "query", "path", "header"}
 

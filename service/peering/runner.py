@@ -20,7 +20,6 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from federation.keys import KeyRing
 from federation.sync import (
     Batch,
     Peer,
@@ -34,7 +33,7 @@ from federation.sync import (
 from service.advisories.models import AdvisoryRevision
 from service.db import read_only, transaction, utcnow
 from service.peering.models import Peer as PeerRow
-from service.peering.service import list_peers, load_pinned_keys
+from service.peering.service import NodeKeys, list_peers, load_pinned_keys
 from service.peering.store import DatabaseStore, apply_batch
 
 log = logging.getLogger("trex.sync")
@@ -104,7 +103,7 @@ class SyncRunner:
         factory: sessionmaker[Session],
         data_dir: Path,
         node_id: str,
-        ring: KeyRing | None = None,
+        node_keys: NodeKeys,
         interval: float = 30.0,
         timeout: float = 30.0,
         page_size: int = 500,
@@ -113,15 +112,11 @@ class SyncRunner:
         self._factory = factory
         self._data_dir = data_dir
         self._node_id = node_id
-        self._ring = ring
+        self._node_keys = node_keys
         self.interval = interval
         self.timeout = timeout
         self.page_size = page_size
         self._schedules: dict[str, _Schedule] = {}
-
-    def _key_ring(self) -> KeyRing:
-        # Re-read every pass: 'trex-node keys rotate' may have replaced the file.
-        return KeyRing.load(self._data_dir) if self._ring is None else self._ring
 
     def _peers(self, only: str | None) -> list[Peer]:
         with read_only(self._factory) as session:
@@ -135,7 +130,7 @@ class SyncRunner:
     def pull_peer(self, peer: Peer) -> PeerOutcome:
         """Pull one peer now; a failure is recorded on the peer and returned, not raised."""
         store = DatabaseStore(self._factory, node_id=self._node_id)
-        ring = self._key_ring()
+        ring = self._node_keys.ring()
         try:
             keys = store.pinned_keys()
             with PeerClient(peer, key=ring.current, peer_keys=keys, timeout=self.timeout) as client:
@@ -193,7 +188,7 @@ class SyncRunner:
             keys = load_pinned_keys(session)
         if not stale:
             return
-        ring = self._key_ring()
+        ring = self._node_keys.ring()
         for peer, _ in stale:
             try:
                 with PeerClient(peer, key=ring.current, peer_keys=keys, timeout=5.0) as client:

@@ -151,6 +151,14 @@ def peer_keys(session: Session, node_id: str) -> list[PeerKey]:
     return list(session.scalars(select(PeerKey).where(PeerKey.node_id == node_id)))
 
 
+def keys_by_peer(session: Session) -> dict[str, list[PeerKey]]:
+    """Every pinned key, by node id, in one query (for listings of all peers)."""
+    keys: dict[str, list[PeerKey]] = {}
+    for key in session.scalars(select(PeerKey).order_by(PeerKey.kid)):
+        keys.setdefault(key.node_id, []).append(key)
+    return keys
+
+
 def load_pinned_keys(session: Session) -> PinnedKeys:
     """Every key trusted for verification: pinned, or learned through a rotation statement."""
     return PinnedKeys(
@@ -355,6 +363,7 @@ def remember_nonce(
 def status(session: Session, *, now: datetime) -> dict[str, Any]:
     """Per peer: last pull, cursor, lag, counts; and the quarantine (SPEC section 6)."""
     peers = []
+    keys = keys_by_peer(session)
     for peer in list_peers(session):
         lag = (now - peer.caught_up_at).total_seconds() if peer.caught_up_at else None
         peers.append(
@@ -372,7 +381,7 @@ def status(session: Session, *, now: datetime) -> dict[str, Any]:
                 "last_error": peer.last_error,
                 "keys": [
                     {"kid": k.kid, "source": k.source, "fingerprint": key_fingerprint(k.public_key)}
-                    for k in peer_keys(session, peer.id)
+                    for k in keys.get(peer.id, [])
                 ],
             }
         )
