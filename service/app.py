@@ -15,6 +15,7 @@ from service.api.problems import install_problem_handlers
 from service.db import make_engine, make_session_factory, utcnow
 from service.peering.runner import SyncRunner
 from service.peering.service import NodeKeys
+from service.screening.index import ScreeningIndex
 from service.settings import Settings
 
 
@@ -61,6 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = factory
     app.state.node_keys = node_keys
+    # Each worker process keeps its own index, brought up to date from the database on use.
+    app.state.screening_index = ScreeningIndex()
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)

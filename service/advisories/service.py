@@ -80,7 +80,7 @@ def read_is_audited(tier: str, tlp: str) -> bool:
     return tier == "government" or tlp in AUDITED_TLP
 
 
-def _audit(
+def audit_action(
     session: Session,
     principal: Principal,
     *,
@@ -306,7 +306,7 @@ def create_advisory(
     )
     new = NewRevision(document, principal.org_id, principal.user_id)
     store_revisions(session, [new], first_seq=seq, now=now, key=key)
-    _audit(
+    audit_action(
         session,
         principal,
         action="advisory.create",
@@ -395,7 +395,7 @@ def update_advisory(
     )
     new = NewRevision(document, head.contributor_org_id, principal.user_id)
     store_revisions(session, [new], first_seq=seq, now=now, key=key)
-    _audit(
+    audit_action(
         session,
         principal,
         action="advisory.update",
@@ -439,7 +439,7 @@ def withdraw_advisory(
     )
     new = NewRevision(document, head.contributor_org_id, principal.user_id)
     store_revisions(session, [new], first_seq=seq, now=now, key=key)
-    _audit(
+    audit_action(
         session,
         principal,
         action="advisory.withdraw",
@@ -488,7 +488,7 @@ def get_advisory(session: Session, *, principal: Principal, advisory_id: str, no
     head = _visible_head(session, principal=principal, advisory_id=advisory_id, today=now.date())
     document = _current_document(session, head)
     if read_is_audited(head.tier, head.tlp):
-        _audit(
+        audit_action(
             session,
             principal,
             action="advisory.read",
@@ -530,7 +530,7 @@ def list_revisions(
             if read_is_audited(doc["tier"], doc["tlp"]):
                 audited.append(doc["revision"])
     if audited:
-        _audit(
+        audit_action(
             session,
             principal,
             action="advisory.history",
@@ -605,7 +605,7 @@ def list_advisories(
     next_cursor = encode_cursor(page[-1][0]) if len(rows) > limit else None
     audited = [row.id for row in page if read_is_audited(row.tier, row.tlp)]
     if audited:
-        _audit(
+        audit_action(
             session,
             principal,
             action="advisory.list",

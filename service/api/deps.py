@@ -14,6 +14,7 @@ from service.access.tokens import authenticate
 from service.db import utcnow
 from service.errors import FieldError, NotAuthenticated
 from service.peering.service import NodeKeys
+from service.screening.index import ScreeningIndex
 from service.settings import Settings
 
 
@@ -36,7 +37,13 @@ async def get_node_keys(request: Request) -> NodeKeys:
     return keys
 
 
+async def get_screening_index(request: Request) -> ScreeningIndex:
+    index: ScreeningIndex = request.app.state.screening_index
+    return index
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ScreeningIndexDep = Annotated[ScreeningIndex, Depends(get_screening_index)]
 NodeKeysDep = Annotated[NodeKeys, Depends(get_node_keys)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 NowDep = Annotated[datetime, Depends(get_now)]

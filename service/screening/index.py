@@ -1,0 +1,495 @@
+"""The screening index: every advisory subject's names, ready to be matched against a query.
+
+Each subject (advisories about the same organisation share one: same ROR id, or same name and
+country) contributes *variants*: its names as canonical token tuples (``text.name_tokens``),
+acronyms (listed, and derived from its names' initials), Chinese keys (simplified, without the
+corporate ending, curated short forms), pinyin, and transliteration keys of Cyrillic names.
+
+A query is split into the parts of an affiliation line (``affiliation.query_parts``); each part
+retrieves candidates from an inverted index of tokens (the posting list of its rarest token)
+and from exact-key tables, and a candidate matches only when every distinguishing token agrees,
+a spelling slip in a long word aside. That rule is what keeps look-alikes apart: "Beijing
+Institute of Technology" and "Beijing University of Technology" share every word but one.
+Scores (0-1) come from the rule that matched and ``rapidfuzz``'s similarity of the two token
+strings.
+
+The index holds every subject, whatever its visibility: ``service.screening.service`` asks the
+access policy which advisories of the matched subjects the caller may see, and drops the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.advisories.models import Advisory, AdvisoryRevision
+from service.screening.affiliation import QueryPart, query_parts
+from service.screening.chinese import (
+    chinese_key,
+    pinyin_compact,
+    short_forms,
+    without_legal_ending,
+)
+from service.screening.text import (
+    compact,
+    fold,
+    has_cjk,
+    has_cyrillic,
+    initials,
+    is_place,
+    loose_transliteration,
+    name_tokens,
+    without_postcodes,
+)
+from service.screening.vocabulary import CHINESE_DISTINCT_HEADS, CHINESE_PLACE_ENDINGS, PLACES
+
+# Shortest keys worth looking up: shorter compact strings or Chinese substrings match by chance.
+_MIN_COMPACT = 6
+_MIN_CHINESE_IN_LINE = 4
+_MAX_ACRONYM = 10
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A subject that the query names, before the access policy has had its say."""
+
+    subject: Mapping[str, Any]
+    advisory_pks: tuple[int, ...]
+    score: float
+    matched_on: str
+    matched_text: str
+
+
+@dataclass(eq=False)
+class _Subject:
+    """One organisation and the advisories (by ``advisories.pk``) that are about it."""
+
+    key: str
+    by_pk: dict[int, Mapping[str, Any]]
+    alive: bool = True
+    entry_count: int = 0
+
+    @property
+    def subject(self) -> Mapping[str, Any]:
+        # The most recently indexed description wins: it is the newest revision's.
+        return next(reversed(self.by_pk.values()))
+
+    @property
+    def country(self) -> str:
+        return str(self.subject.get("country", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One way of naming a subject: what was written (``label``) and how it is found."""
+
+    subject: _Subject
+    label: str
+    rule: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    entry: _Entry
+    score: float
+    note: str
+    text: str
+
+
+@dataclass
+class _Tables:
+    """The lookup structures, rebuilt or extended as subjects come and go."""
+
+    postings: dict[str, list[tuple[tuple[str, ...], _Entry]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    vocabulary_by_length: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    acronyms: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    chinese: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    compact: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    transliterated: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    longest_chinese: int = 0
+
+
+def subject_key(subject: Mapping[str, Any]) -> str:
+    """Advisories about one organisation share a key: its ROR id, else its name and country."""
+    identifiers = subject.get("identifiers") or {}
+    ror = identifiers.get("ror") if isinstance(identifiers, Mapping) else None
+    if isinstance(ror, str) and ror.strip():
+        return "ror:" + ror.strip().rstrip("/").rsplit("/", 1)[-1].casefold()
+    tokens = name_tokens(str(subject.get("name", "")), keep_legal_forms=True)
+    return f"name:{subject.get('country', '')}:{' '.join(tokens)}"
+
+
+def _names(subject: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(value, type) of each name of a subject, the main name first."""
+    name = subject.get("name")
+    if isinstance(name, str) and name.strip():
+        yield name, "name"
+    for item in subject.get("names") or ():
+        if isinstance(item, Mapping) and isinstance(item.get("value"), str):
+            yield item["value"], str(item.get("type") or "alias")
+
+
+_RULE_NAMES = {
+    "name": "name",
+    "official": "official name",
+    "alias": "alias",
+    "former": "former name",
+    "translation": "translation",
+}
+
+
+class ScreeningIndex:
+    """In-memory, thread-safe index of advisory subjects; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._tables = _Tables()
+        self._subjects: dict[str, _Subject] = {}
+        self._pk_subject: dict[int, str] = {}
+        self._stale_entries = 0
+        self._live_entries = 0
+        self._seen_seq = 0
+
+    # -- building -------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Subjects indexed."""
+        return len(self._subjects)
+
+    def load(self, entries: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
+        """Index many advisories' subjects at once, as ``(advisories.pk, subject)`` pairs."""
+        with self._lock:
+            for pk, subject in entries:
+                self._put(pk, subject, rebuild=False)
+            self._rebuild()
+
+    def put(self, pk: int, subject: Mapping[str, Any]) -> None:
+        """Index (or re-index, after a revision) the subject of advisory ``pk``."""
+        with self._lock:
+            self._put(pk, subject, rebuild=True)
+
+    def refresh(self, session: Session) -> None:
+        """Catch up with the revisions written since the last refresh, by any process.
+
+        Writers commit in change-sequence order (``service.sequence``), so everything up to
+        the highest sequence number seen is already indexed.
+        """
+        latest = session.scalar(select(func.max(AdvisoryRevision.seq))) or 0
+        if latest <= self._seen_seq:
+            return
+        with self._lock:
+            if latest <= self._seen_seq:
+                return
+            rows = session.execute(
+                select(Advisory.pk, AdvisoryRevision.document)
+                .join(AdvisoryRevision, AdvisoryRevision.seq == Advisory.current_seq)
+                .where(Advisory.current_seq > self._seen_seq)
+            ).all()
+            first_load = self._seen_seq == 0
+            for pk, document in rows:
+                self._put(pk, json.loads(document)["subject"], rebuild=not first_load)
+            if first_load:
+                self._rebuild()
+            self._seen_seq = latest
+
+    def _put(self, pk: int, subject: Mapping[str, Any], *, rebuild: bool) -> None:
+        key = subject_key(subject)
+        old_key = self._pk_subject.get(pk)
+        if old_key is not None:
+            old = self._subjects[old_key]
+            remaining = {p: s for p, s in old.by_pk.items() if p != pk}
+            if rebuild:
+                self._retire(old)
+            del self._subjects[old_key]
+            if remaining:
+                replacement = _Subject(old_key, remaining)
+                self._subjects[old_key] = replacement
+                if rebuild:
+                    self._add_entries(replacement)
+        current = self._subjects.get(key)
+        by_pk = dict(current.by_pk) if current is not None else {}
+        by_pk[pk] = subject
+        if current is not None and rebuild:
+            self._retire(current)
+        entry = _Subject(key, by_pk)
+        self._subjects[key] = entry
+        self._pk_subject[pk] = key
+        if rebuild:
+            self._add_entries(entry)
+            if self._stale_entries > max(self._live_entries, 1000):
+                self._rebuild()
+
+    def _retire(self, subject: _Subject) -> None:
+        subject.alive = False
+        self._stale_entries += subject.entry_count
+        self._live_entries -= subject.entry_count
+
+    def _rebuild(self) -> None:
+        self._tables = _Tables()
+        self._stale_entries = 0
+        self._live_entries = 0
+        for subject in self._subjects.values():
+            self._add_entries(subject)
+
+    def _add_entries(self, subject: _Subject) -> None:
+        tables = self._tables
+        count = 0
+        seen: set[tuple[int, str, str, str]] = set()
+
+        def add(table: dict[str, list[_Entry]], key: str, entry: _Entry) -> None:
+            nonlocal count
+            marker = (id(table), key, entry.rule, entry.label)
+            if key and marker not in seen:
+                seen.add(marker)
+                table[key].append(entry)
+                count += 1
+
+        for described in subject.by_pk.values():
+            for value, kind in _names(described):
+                value = value.strip()
+                if not value:
+                    continue
+                if kind == "acronym":
+                    acronym = "".join(c for c in fold(value) if c.isalnum())
+                    if 2 <= len(acronym) <= _MAX_ACRONYM:
+                        add(tables.acronyms, acronym, _Entry(subject, value, "acronym", 0.9))
+                    continue
+                rule = _RULE_NAMES.get(kind, "alias")
+                if has_cjk(value):
+                    self._add_chinese(subject, value, rule, add)
+                    continue
+                tokens = name_tokens(value)
+                if tokens:
+                    self._add_tokens(tokens, _Entry(subject, value, rule, 1.0))
+                    count += 1
+                    if str(described.get("kind")) == "company":
+                        count += self._add_without_leading_place(tokens, subject, value)
+                add(tables.compact, compact(value), _Entry(subject, value, rule, 0.95))
+                for derived in {initials(value), initials(value, keep_legal_forms=False)}:
+                    if 3 <= len(derived) <= _MAX_ACRONYM:
+                        entry = _Entry(subject, value, "acronym derived from", 0.8)
+                        add(tables.acronyms, derived, entry)
+                if has_cyrillic(value):
+                    add(
+                        tables.transliterated,
+                        loose_transliteration(value),
+                        _Entry(subject, value, "transliteration of", 0.9),
+                    )
+        subject.entry_count = count
+        self._live_entries += count
+
+    def _add_tokens(self, tokens: tuple[str, ...], entry: _Entry) -> None:
+        for token in set(tokens):
+            self._tables.postings[token].append((tokens, entry))
+            self._tables.vocabulary_by_length[len(token)].add(token)
+
+    def _add_without_leading_place(
+        self, tokens: tuple[str, ...], subject: _Subject, value: str
+    ) -> int:
+        # Companies are often named without their home city: "Hikvision Digital Technology".
+        start = 0
+        while start < len(tokens) - 1 and tokens[start] in PLACES:
+            start += 1
+        if start and len(tokens) - start >= 1:
+            rest = tokens[start:]
+            if len(rest) > 1 or len(rest[0]) >= 5:
+                self._add_tokens(rest, _Entry(subject, value, "name without its city", 0.95))
+                return 1
+        return 0
+
+    def _add_chinese(self, subject: _Subject, value: str, rule: str, add: Any) -> None:
+        tables = self._tables
+        key = chinese_key(value)
+        if not key:
+            return
+        label = "chinese name" if rule in ("name", "official name") else f"chinese {rule}"
+        add(tables.chinese, key, _Entry(subject, value, label, 1.0))
+        tables.longest_chinese = max(tables.longest_chinese, len(key))
+        stripped = without_legal_ending(key)
+        if stripped:
+            add(tables.chinese, stripped, _Entry(subject, value, f"{label} (no legal form)", 0.97))
+        for short in short_forms().get(key, ()):
+            add(tables.chinese, short, _Entry(subject, value, "chinese short form of", 0.92))
+            if len(short) >= 3:
+                add(tables.compact, pinyin_compact(short), _Entry(subject, value, "pinyin", 0.9))
+        add(tables.compact, pinyin_compact(key), _Entry(subject, value, "pinyin of", 0.93))
+        if stripped:
+            add(tables.compact, pinyin_compact(stripped), _Entry(subject, value, "pinyin of", 0.9))
+
+    # -- searching ------------------------------------------------------------------------
+
+    def search(self, text: str, *, country: str | None = None, limit: int = 20) -> list[Hit]:
+        """Subjects that ``text`` names, best first, at most ``limit``."""
+        with self._lock:
+            best: dict[str, _Match] = {}
+            for part in query_parts(text):
+                for match in self._match_part(part):
+                    subject = match.entry.subject
+                    if not subject.alive or (country and subject.country != country):
+                        continue
+                    current = best.get(subject.key)
+                    if current is None or match.score > current.score:
+                        best[subject.key] = match
+            ranked = sorted(
+                best.values(),
+                key=lambda m: (-m.score, str(m.entry.subject.subject.get("name", ""))),
+            )
+            return [self._hit(m) for m in ranked[:limit]]
+
+    @staticmethod
+    def _hit(match: _Match) -> Hit:
+        entry = match.entry
+        matched_on = f"{entry.rule}: {entry.label}"
+        if match.note:
+            matched_on += f" ({match.note})"
+        return Hit(
+            subject=entry.subject.subject,
+            advisory_pks=tuple(sorted(entry.subject.by_pk)),
+            score=round(min(match.score, 1.0), 4),
+            matched_on=matched_on,
+            matched_text=match.text,
+        )
+
+    def _match_part(self, part: QueryPart) -> Iterator[_Match]:
+        weight = 0.97 if part.within_line else 1.0
+        note = "in an affiliation line" if part.within_line else ""
+        if has_cjk(part.text):
+            yield from self._match_chinese(part, weight, note)
+            return
+        yield from self._match_tokens(part, weight, note)
+        yield from self._match_acronym(part, weight, note)
+        key = compact(part.text)
+        if len(key) >= _MIN_COMPACT:
+            for entry in self._tables.compact.get(key, ()):
+                yield _Match(entry, entry.weight * weight, note, part.text)
+        loose = loose_transliteration(part.text)
+        if len(loose) >= _MIN_COMPACT:
+            for entry in self._tables.transliterated.get(loose, ()):
+                yield _Match(entry, entry.weight * weight, note, part.text)
+
+    def _match_tokens(self, part: QueryPart, weight: float, note: str) -> Iterator[_Match]:
+        tokens = without_postcodes(name_tokens(part.text))
+        if not tokens:
+            return
+        folded = fold(part.text).strip()
+        yield from self._aligned(tokens, part, weight, note, folded)
+        # "Harbin Institute of Technology Shenzhen", "…, Beijing, China": a trailing location
+        # qualifies the institution rather than naming another one.
+        end = len(tokens)
+        while end > 0 and is_place(tokens[end - 1]):
+            end -= 1
+        core = tokens[:end]
+        if core != tokens and (len(core) >= 2 or (core and len(core[0]) >= 5)):
+            qualified = f"{note}; location ignored" if note else "location ignored"
+            yield from self._aligned(core, part, weight * 0.94, qualified, folded)
+
+    def _aligned(
+        self, tokens: tuple[str, ...], part: QueryPart, weight: float, note: str, folded: str
+    ) -> Iterator[_Match]:
+        """Indexed names with the same tokens in the same order, long words forgiving a slip."""
+        options = [self._spellings(token) for token in tokens]
+        if any(not choices for choices in options):
+            return
+        postings = self._tables.postings
+        rarest = min(
+            range(len(tokens)),
+            key=lambda i: sum(len(postings.get(t, ())) for t in options[i]),
+        )
+        corrected = any(choices != {token} for choices, token in zip(options, tokens, strict=True))
+        query_text = " ".join(tokens)
+        for choice in options[rarest]:
+            for indexed, entry in postings.get(choice, ()):
+                if len(indexed) != len(tokens) or not entry.subject.alive:
+                    continue
+                if not all(t in choices for t, choices in zip(indexed, options, strict=True)):
+                    continue
+                if corrected:
+                    similarity = fuzz.ratio(query_text, " ".join(indexed)) / 100
+                    extra = "spelling corrected"
+                else:
+                    similarity = 1.0 if folded == fold(entry.label) else 0.98
+                    extra = ""
+                why = "; ".join(n for n in (note, extra) if n)
+                yield _Match(entry, entry.weight * weight * similarity, why, part.text)
+
+    def _spellings(self, token: str) -> set[str]:
+        """The indexed words ``token`` may stand for: itself, or a near spelling if unknown."""
+        if token in self._tables.postings:
+            return {token}
+        if len(token) < 8 or not token.isalpha():
+            return set()
+        allowed = 1 if len(token) < 12 else 2
+        found: set[str] = set()
+        for length in range(len(token) - allowed, len(token) + allowed + 1):
+            words = self._tables.vocabulary_by_length.get(length)
+            if not words:
+                continue
+            for word, _, _ in process.extract(
+                token, words, scorer=OSA.distance, score_cutoff=allowed, limit=5
+            ):
+                # A slip never changes the first letter of a word in these names.
+                if word[0] == token[0]:
+                    found.add(word)
+        return found
+
+    def _match_acronym(self, part: QueryPart, weight: float, note: str) -> Iterator[_Match]:
+        words = part.text.replace(".", "").split()
+        if len(words) != 1:
+            return
+        raw = words[0]
+        key = "".join(c for c in fold(raw) if c.isalnum())
+        if not 2 <= len(key) <= _MAX_ACRONYM or key in PLACES:
+            return
+        written_as_acronym = sum(c.isupper() for c in raw) >= 2 or "." in part.text
+        for entry in self._tables.acronyms.get(key, ()):
+            if entry.rule == "acronym" or written_as_acronym:
+                yield _Match(entry, entry.weight * weight, note, part.text)
+
+    def _match_chinese(self, part: QueryPart, weight: float, note: str) -> Iterator[_Match]:
+        table = self._tables.chinese
+        pieces = [part.text, *part.text.split()] if " " in part.text.strip() else [part.text]
+        for piece in pieces:
+            key = chinese_key(piece)
+            if not key:
+                continue
+            exact = table.get(key)
+            if exact:
+                for entry in exact:
+                    yield _Match(entry, entry.weight * weight, note, piece)
+                continue
+            yield from self._chinese_in_line(key, piece, weight)
+
+    def _chinese_in_line(self, key: str, piece: str, weight: float) -> Iterator[_Match]:
+        """A listed Chinese name at the start of a longer line, or after a place prefix.
+
+        Only there: 电子科技大学 inside 西安电子科技大学 is another university. And never when
+        it continues as another institution does (中国科学院 + 大学).
+        """
+        table = self._tables.chinese
+        starts = [0] + [i + 1 for i, c in enumerate(key) if c in CHINESE_PLACE_ENDINGS]
+        longest = self._tables.longest_chinese
+        for start in starts:
+            for end in range(min(len(key), start + longest), start + _MIN_CHINESE_IN_LINE - 1, -1):
+                entries = table.get(key[start:end])
+                if not entries:
+                    continue
+                if key[end:].startswith(CHINESE_DISTINCT_HEADS):
+                    break
+                for entry in entries:
+                    if "short form" in entry.rule:
+                        continue
+                    yield _Match(entry, entry.weight * weight * 0.95, "in a longer name", piece)
+                break
