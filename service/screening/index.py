@@ -278,10 +278,10 @@ class ScreeningIndex:
                     if str(described.get("kind")) == "company":
                         count += self._add_without_leading_place(tokens, subject, value)
                 add(tables.compact, compact(value), _Entry(subject, value, rule, 0.95))
-                for derived in {initials(value), initials(value, keep_legal_forms=False)}:
-                    if 3 <= len(derived) <= _MAX_ACRONYM:
-                        entry = _Entry(subject, value, "acronym derived from", 0.8)
-                        add(tables.acronyms, derived, entry)
+                derived = initials(value)
+                if 3 <= len(derived) <= _MAX_ACRONYM:
+                    entry = _Entry(subject, value, "acronym derived from", 0.8)
+                    add(tables.acronyms, derived, entry)
                 if has_cyrillic(value):
                     add(
                         tables.transliterated,

@@ -25,6 +25,7 @@ _SPLIT = re.compile(r"[^\w]+|_")
 _DOTTED_INITIALS = re.compile(r"\b(?:\w\.){2,}\w?\.?")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_TONE_NUMBER = re.compile(r"(?<=[a-z\u00fc])[0-5](?![0-9])")
 _POSTCODE = re.compile(r"^\d{4,}$|^[a-z]{1,2}\d[a-z\d]?$|^\d[a-z]{2}$")
 
 
@@ -91,14 +92,14 @@ def is_place(token: str) -> bool:
     return token in PLACES
 
 
-def initials(text: str, *, keep_legal_forms: bool = True) -> str:
-    """The acronym a name's initials make, skipping stopwords: NUDT, HIT, UESTC."""
+def initials(text: str) -> str:
+    """The acronym a name's initials make, skipping stopwords: NUDT, HIT, UESTC.
+
+    Legal forms count (Aviation Industry Corporation of China gives AICC): initials without
+    them are short and mostly someone else's acronym.
+    """
     return "".join(
-        word[0]
-        for word in raw_words(text)
-        if word not in STOPWORDS
-        and word[0].isalpha()
-        and (keep_legal_forms or canonical_word(word) not in LEGAL_FORMS)
+        word[0] for word in raw_words(text) if word not in STOPWORDS and word[0].isalpha()
     )
 
 
@@ -107,9 +108,11 @@ def compact(text: str) -> str:
 
     ``Hā'ěrbīn Gōngyè Dàxué``, ``ha1 er3 bin1 gong1 ye4 da4 xue2`` and ``HaerbinGongyeDaxue``
     all become ``haerbingongyedaxue``; ``ü`` and its pinyin spelling ``v`` both become ``u``.
+    Other digits stay.
     """
-    letters = "".join(c for c in fold(text) if c.isalpha())
-    return letters.replace("v", "u")
+    # Numbers stay (Institute 701 is not Institute 702); a tone number after a syllable goes.
+    untoned = _TONE_NUMBER.sub("", fold(text))
+    return "".join(c for c in untoned if c.isalnum()).replace("v", "u")
 
 
 _LOOSE_RULES = (

@@ -359,5 +359,6 @@ CHINESE_LEGAL_ENDINGS = (
 # different institution: 中国科学院 + 大学 is the University of the Chinese Academy of Sciences.
 CHINESE_DISTINCT_HEADS = ("大学", "学院", "研究生院大学")
 
-# Characters that end a Chinese place prefix (省 province, 市 city, 区 district, 县 county).
-CHINESE_PLACE_ENDINGS = frozenset("省市区县州")
+# Characters that end a Chinese place prefix (省 province, 市 city, 区 district, 县 county);
+# not 州, which ends city names themselves: 杭州电子科技大学 is not 电子科技大学.
+CHINESE_PLACE_ENDINGS = frozenset("省市区县")
