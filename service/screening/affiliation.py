@@ -14,7 +14,14 @@ import unicodedata
 from dataclasses import dataclass
 
 # After NFKC, which turns full-width commas and brackets into ASCII ones.
-_SEPARATORS = re.compile(r"[,;|\n\t\u3001\u3002()\[\]{}<>\u3010\u3011\u300a\u300b]+")
+_SEPARATORS = re.compile(
+    r"[,;|\n\t\u3001\u3002()\[\]{}<>\u3010\u3011\u300a\u300b\u00ab\u00bb\u201c\u201d\"]+"
+)
+# "…, Shenzhen 518055, China and Harbin Institute of Technology, …": two affiliations joined
+# after a country. Not every "and": "Nanjing University of Science and Technology" is one name.
+_JOINED_AFTER_COUNTRY = re.compile(
+    r"\b(china|usa|uk|russia|japan|korea|germany|france|canada|australia)\s+and\s+", re.I
+)
 MAX_PARTS = 32
 
 
@@ -32,7 +39,7 @@ def query_parts(text: str) -> list[QueryPart]:
     whole = " ".join(text.split())
     parts = [QueryPart(whole, within_line=False)] if whole else []
     seen = {whole}
-    for piece in _SEPARATORS.split(text):
+    for piece in _SEPARATORS.split(_JOINED_AFTER_COUNTRY.sub(r"\1, ", text)):
         piece = " ".join(piece.split())
         if piece and piece not in seen and len(parts) < MAX_PARTS:
             seen.add(piece)

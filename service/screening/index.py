@@ -35,27 +35,35 @@ from service.advisories.models import Advisory, AdvisoryRevision
 from service.screening.affiliation import QueryPart, query_parts
 from service.screening.chinese import (
     chinese_key,
-    pinyin_compact,
+    pinyin_forms,
+    place_prefix_ends,
+    reduced_forms,
     short_forms,
-    without_legal_ending,
 )
 from service.screening.text import (
     compact,
     fold,
     has_cjk,
-    has_cyrillic,
     initials,
     is_place,
     loose_transliteration,
     name_tokens,
     without_postcodes,
 )
-from service.screening.vocabulary import CHINESE_DISTINCT_HEADS, CHINESE_PLACE_ENDINGS, PLACES
+from service.screening.vocabulary import (
+    AMBIGUOUS_ABBREVIATIONS,
+    CHINESE_DISTINCT_HEADS,
+    CITIES,
+    LEGAL_FORMS,
+    PLACES,
+    UNIT_WORDS,
+)
 
 # Shortest keys worth looking up: shorter compact strings or Chinese substrings match by chance.
 _MIN_COMPACT = 6
 _MIN_CHINESE_IN_LINE = 4
 _MAX_ACRONYM = 10
+_MIN_SHORT_FORM_IN_LINE = 6
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,7 @@ class _Tables:
     chinese: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     compact: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     transliterated: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    brands: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     longest_chinese: int = 0
 
 
@@ -129,6 +138,18 @@ def subject_key(subject: Mapping[str, Any]) -> str:
         return "ror:" + ror.strip().rstrip("/").rsplit("/", 1)[-1].casefold()
     tokens = name_tokens(str(subject.get("name", "")), keep_legal_forms=True)
     return f"name:{subject.get('country', '')}:{' '.join(tokens)}"
+
+
+def _is_brand(tokens: tuple[str, ...]) -> bool:
+    """A company's one distinctive word (Huawei, Hikvision, Nuctech), not a common one."""
+    return (
+        len(tokens) == 1
+        and len(tokens[0]) >= 5
+        and tokens[0].isalpha()
+        and tokens[0] not in PLACES
+        and tokens[0] not in UNIT_WORDS
+        and tokens[0] not in LEGAL_FORMS
+    )
 
 
 def _names(subject: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -268,26 +289,28 @@ class ScreeningIndex:
                         add(tables.acronyms, acronym, _Entry(subject, value, "acronym", 0.9))
                     continue
                 rule = _RULE_NAMES.get(kind, "alias")
+                company = str(described.get("kind")) == "company"
                 if has_cjk(value):
-                    self._add_chinese(subject, value, rule, add)
+                    self._add_chinese(subject, value, rule, company, add)
                     continue
                 tokens = name_tokens(value)
                 if tokens:
                     self._add_tokens(tokens, _Entry(subject, value, rule, 1.0))
                     count += 1
-                    if str(described.get("kind")) == "company":
+                    if company:
                         count += self._add_without_leading_place(tokens, subject, value)
+                    if company and _is_brand(tokens):
+                        add(tables.brands, tokens[0], _Entry(subject, value, rule, 1.0))
                 add(tables.compact, compact(value), _Entry(subject, value, rule, 0.95))
+                add(
+                    tables.transliterated,
+                    loose_transliteration(value),
+                    _Entry(subject, value, "transliteration of", 0.9),
+                )
                 derived = initials(value)
                 if 3 <= len(derived) <= _MAX_ACRONYM:
                     entry = _Entry(subject, value, "acronym derived from", 0.8)
                     add(tables.acronyms, derived, entry)
-                if has_cyrillic(value):
-                    add(
-                        tables.transliterated,
-                        loose_transliteration(value),
-                        _Entry(subject, value, "transliteration of", 0.9),
-                    )
         subject.entry_count = count
         self._live_entries += count
 
@@ -301,7 +324,7 @@ class ScreeningIndex:
     ) -> int:
         # Companies are often named without their home city: "Hikvision Digital Technology".
         start = 0
-        while start < len(tokens) - 1 and tokens[start] in PLACES:
+        while start < len(tokens) - 1 and tokens[start] in CITIES:
             start += 1
         if start and len(tokens) - start >= 1:
             rest = tokens[start:]
@@ -310,24 +333,28 @@ class ScreeningIndex:
                 return 1
         return 0
 
-    def _add_chinese(self, subject: _Subject, value: str, rule: str, add: Any) -> None:
+    def _add_chinese(
+        self, subject: _Subject, value: str, rule: str, company: bool, add: Any
+    ) -> None:
         tables = self._tables
         key = chinese_key(value)
         if not key:
             return
         label = "chinese name" if rule in ("name", "official name") else f"chinese {rule}"
         add(tables.chinese, key, _Entry(subject, value, label, 1.0))
-        tables.longest_chinese = max(tables.longest_chinese, len(key))
-        stripped = without_legal_ending(key)
-        if stripped:
-            add(tables.chinese, stripped, _Entry(subject, value, f"{label} (no legal form)", 0.97))
+        for pinyin in pinyin_forms(key):
+            add(tables.compact, pinyin, _Entry(subject, value, "pinyin of", 0.93))
+        for form in reduced_forms(key, company=company):
+            add(tables.chinese, form, _Entry(subject, value, f"{label} (shortened)", 0.95))
+            if len(form) >= 3:
+                for pinyin in pinyin_forms(form):
+                    add(tables.compact, pinyin, _Entry(subject, value, "pinyin of", 0.9))
         for short in short_forms().get(key, ()):
             add(tables.chinese, short, _Entry(subject, value, "chinese short form of", 0.92))
             if len(short) >= 3:
-                add(tables.compact, pinyin_compact(short), _Entry(subject, value, "pinyin", 0.9))
-        add(tables.compact, pinyin_compact(key), _Entry(subject, value, "pinyin of", 0.93))
-        if stripped:
-            add(tables.compact, pinyin_compact(stripped), _Entry(subject, value, "pinyin of", 0.9))
+                for pinyin in pinyin_forms(short):
+                    add(tables.compact, pinyin, _Entry(subject, value, "pinyin of", 0.9))
+        tables.longest_chinese = max(tables.longest_chinese, len(key))
 
     # -- searching ------------------------------------------------------------------------
 
@@ -393,13 +420,72 @@ class ScreeningIndex:
             end -= 1
         core = tokens[:end]
         if core != tokens and (len(core) >= 2 or (core and len(core[0]) >= 5)):
-            qualified = f"{note}; location ignored" if note else "location ignored"
-            yield from self._aligned(core, part, weight * 0.94, qualified, folded)
+            yield from self._aligned(core, part, weight * 0.94, _also(note, "location ignored"))
+        yield from self._with_acronym_after(part, core, weight, note)
+        yield from self._units(part, core, weight, note)
+        yield from self._brands(part, core, weight, note)
+
+    def _with_acronym_after(
+        self, part: QueryPart, tokens: tuple[str, ...], weight: float, note: str
+    ) -> Iterator[_Match]:
+        """ "Univ Elect Sci & Technol China UESTC": a name followed by its own acronym."""
+        words = part.text.split()
+        last = words[-1] if words else ""
+        if len(tokens) < 3 or not _written_as_acronym(last):
+            return
+        owners = {id(e.subject) for e in self._tables.acronyms.get(_acronym_key(last), ())}
+        for match in self._aligned(tokens[:-1], part, weight, _also(note, "with its acronym")):
+            if id(match.entry.subject) in owners:
+                yield match
+
+    def _units(
+        self, part: QueryPart, tokens: tuple[str, ...], weight: float, note: str
+    ) -> Iterator[_Match]:
+        """A school, institute or college of a listed institution, named with it.
+
+        "Graduate School of <name>", "The 54th Research Institute of <name>", "<name> ZiJin
+        College", "<ACRONYM> Chengdu Aircraft Design & Research Institute". The unit's own
+        words must end in a unit word (school, institute, college …), so "Nanjing University
+        of Science and Technology" is never a unit of a Nanjing University.
+        """
+        unit_note = _also(note, "a unit of it")
+        unit_weight = weight * 0.88
+        folded = fold(part.text)
+        pieces = folded.split(" of ")
+        for i in range(1, min(len(pieces), 6)):
+            head = name_tokens(" of ".join(pieces[:i]))
+            tail = without_postcodes(name_tokens(" of ".join(pieces[i:])))
+            if head and head[-1] in UNIT_WORDS and len(tail) >= 2:
+                yield from self._aligned(tail, part, unit_weight, unit_note)
+        if len(tokens) >= 3 and tokens[-1] in UNIT_WORDS:
+            for cut in range(len(tokens) - 1, 1, -1):
+                if tokens[cut - 1] in UNIT_WORDS:
+                    continue
+                yield from self._aligned(tokens[:cut], part, unit_weight, unit_note)
+        words = part.text.split()
+        if len(words) >= 3 and tokens and tokens[-1] in UNIT_WORDS:
+            first = words[0]
+            if _written_as_acronym(first) and len(_acronym_key(first)) >= 3:
+                for entry in self._tables.acronyms.get(_acronym_key(first), ()):
+                    if entry.rule == "acronym":
+                        yield _Match(entry, entry.weight * unit_weight, unit_note, part.text)
+
+    def _brands(
+        self, part: QueryPart, tokens: tuple[str, ...], weight: float, note: str
+    ) -> Iterator[_Match]:
+        """A company's distinctive one-word name inside a longer one: "Huawei Device Co"."""
+        if len(tokens) < 2:
+            return
+        for token in set(tokens):
+            for entry in self._tables.brands.get(token, ()):
+                yield _Match(entry, weight * 0.85, _also(note, "a company of that name"), part.text)
 
     def _aligned(
-        self, tokens: tuple[str, ...], part: QueryPart, weight: float, note: str, folded: str
+        self, tokens: tuple[str, ...], part: QueryPart, weight: float, note: str, folded: str = ""
     ) -> Iterator[_Match]:
         """Indexed names with the same tokens in the same order, long words forgiving a slip."""
+        if not tokens:
+            return
         options = [self._spellings(token) for token in tokens]
         if any(not choices for choices in options):
             return
@@ -418,19 +504,24 @@ class ScreeningIndex:
                     continue
                 if corrected:
                     similarity = fuzz.ratio(query_text, " ".join(indexed)) / 100
-                    extra = "spelling corrected"
+                    why = _also(note, "spelling corrected")
                 else:
                     similarity = 1.0 if folded == fold(entry.label) else 0.98
-                    extra = ""
-                why = "; ".join(n for n in (note, extra) if n)
+                    why = note
                 yield _Match(entry, entry.weight * weight * similarity, why, part.text)
 
     def _spellings(self, token: str) -> set[str]:
         """The indexed words ``token`` may stand for: itself, or a near spelling if unknown."""
-        if token in self._tables.postings:
+        postings = self._tables.postings
+        alternatives = AMBIGUOUS_ABBREVIATIONS.get(token)
+        if alternatives:
+            return {word for word in alternatives if word in postings}
+        if token in postings:
             return {token}
-        if len(token) < 8 or not token.isalpha():
+        if len(token) < 5 or not token.isalpha():
             return set()
+        # Long words forgive one slip (two from 12 letters); shorter ones only two letters
+        # swapped: Shanxi and Shaanxi, Hunan and Henan are different provinces.
         allowed = 1 if len(token) < 12 else 2
         found: set[str] = set()
         for length in range(len(token) - allowed, len(token) + allowed + 1):
@@ -441,7 +532,9 @@ class ScreeningIndex:
                 token, words, scorer=OSA.distance, score_cutoff=allowed, limit=5
             ):
                 # A slip never changes the first letter of a word in these names.
-                if word[0] == token[0]:
+                if word[0] != token[0]:
+                    continue
+                if len(token) >= 8 or _swapped(token, word):
                     found.add(word)
         return found
 
@@ -449,13 +542,13 @@ class ScreeningIndex:
         words = part.text.replace(".", "").split()
         if len(words) != 1:
             return
-        raw = words[0]
-        key = "".join(c for c in fold(raw) if c.isalnum())
+        key = _acronym_key(words[0])
         if not 2 <= len(key) <= _MAX_ACRONYM or key in PLACES:
             return
-        written_as_acronym = sum(c.isupper() for c in raw) >= 2 or "." in part.text
+        # A derived acronym in lower case could be any word: only when it is no indexed word.
+        derived_ok = _written_as_acronym(part.text) or key not in self._tables.postings
         for entry in self._tables.acronyms.get(key, ()):
-            if entry.rule == "acronym" or written_as_acronym:
+            if entry.rule == "acronym" or derived_ok:
                 yield _Match(entry, entry.weight * weight, note, part.text)
 
     def _match_chinese(self, part: QueryPart, weight: float, note: str) -> Iterator[_Match]:
@@ -479,17 +572,45 @@ class ScreeningIndex:
         it continues as another institution does (中国科学院 + 大学).
         """
         table = self._tables.chinese
-        starts = [0] + [i + 1 for i, c in enumerate(key) if c in CHINESE_PLACE_ENDINGS]
         longest = self._tables.longest_chinese
-        for start in starts:
+        for start in [0, *place_prefix_ends(key)]:
             for end in range(min(len(key), start + longest), start + _MIN_CHINESE_IN_LINE - 1, -1):
-                entries = table.get(key[start:end])
+                if end == len(key) and start == 0:
+                    continue
+                name = key[start:end]
+                entries = [
+                    e
+                    for e in table.get(name, ())
+                    if "short form" not in e.rule or len(name) >= _MIN_SHORT_FORM_IN_LINE
+                ]
                 if not entries:
                     continue
                 if key[end:].startswith(CHINESE_DISTINCT_HEADS):
                     break
                 for entry in entries:
-                    if "short form" in entry.rule:
-                        continue
                     yield _Match(entry, entry.weight * weight * 0.95, "in a longer name", piece)
                 break
+
+
+def _also(note: str, more: str) -> str:
+    return f"{note}; {more}" if note else more
+
+
+def _acronym_key(word: str) -> str:
+    return "".join(c for c in fold(word) if c.isalnum())
+
+
+def _written_as_acronym(text: str) -> bool:
+    """Capitals (``NUDT``, ``UESTC``) or initials with dots (``n.u.d.t.``)."""
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) < 2:
+        return False
+    return all(c.isupper() for c in letters) or "." in text
+
+
+def _swapped(a: str, b: str) -> bool:
+    """Whether ``b`` is ``a`` with two neighbouring letters swapped (Sichaun, Huwaei)."""
+    if len(a) != len(b):
+        return False
+    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    return len(differ) == 2 and differ[1] == differ[0] + 1 and a[differ[0]] == b[differ[1]]

@@ -15,7 +15,14 @@ from functools import lru_cache
 
 from anyascii import anyascii
 
-from service.screening.vocabulary import ABBREVIATIONS, LEGAL_FORMS, PLACES, STOPWORDS
+from service.screening.vocabulary import (
+    ABBREVIATIONS,
+    CYRILLIC_HOMOGLYPHS,
+    LEGAL_FORMS,
+    PLACES,
+    SPELLINGS,
+    STOPWORDS,
+)
 
 _APOSTROPHES = re.compile("['`\u2018\u2019\u00b4]")
 _COUNTRY_PHRASES = re.compile(
@@ -25,13 +32,26 @@ _SPLIT = re.compile(r"[^\w]+|_")
 _DOTTED_INITIALS = re.compile(r"\b(?:\w\.){2,}\w?\.?")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_MIXED_WORD = re.compile(
+    r"\b(?=\w*[a-z])(?=\w*[\u0400-\u04ff])[a-z\u0400-\u04ff]+\b", re.IGNORECASE
+)
 _TONE_NUMBER = re.compile(r"(?<=[a-z\u00fc])[0-5](?![0-9])")
 _POSTCODE = re.compile(r"^\d{4,}$|^[a-z]{1,2}\d[a-z\d]?$|^\d[a-z]{2}$")
 
 
+def _latin_lookalikes(match: re.Match[str]) -> str:
+    return match.group(0).translate(CYRILLIC_HOMOGLYPHS)
+
+
 def fold(text: str) -> str:
-    """NFKC, case folding and no accents: the form every comparison starts from."""
+    """NFKC, case folding and no accents: the form every comparison starts from.
+
+    A word mixing Latin and Cyrillic letters (Skolkovo typed with Cyrillic o's) is read as Latin:
+    such mixtures are typing accidents or spoofing, never a name.
+    """
     text = unicodedata.normalize("NFKC", text).casefold()
+    if _CYRILLIC.search(text) and _MIXED_WORD.search(text):
+        text = _MIXED_WORD.sub(_latin_lookalikes, text)
     decomposed = unicodedata.normalize("NFKD", text)
     return unicodedata.normalize(
         "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
@@ -50,19 +70,16 @@ def _stem(word: str) -> str:
     """Singular of an English plural, leaving words that only look plural alone."""
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
-    if len(word) > 4 and word.endswith("s") and not word.endswith(("ss", "us", "is", "ics")):
+    if len(word) > 4 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
 
 
 @lru_cache(maxsize=65536)
 def canonical_word(word: str) -> str:
-    """One folded word in the form names are compared in."""
-    expanded = ABBREVIATIONS.get(word)
-    if expanded is not None:
-        return expanded
-    stemmed = _stem(word)
-    return ABBREVIATIONS.get(stemmed, stemmed)
+    """One folded word in the form names are compared in (it may become several words)."""
+    expanded = ABBREVIATIONS.get(word) or ABBREVIATIONS.get(_stem(word)) or word
+    return " ".join(SPELLINGS.get(_stem(part), _stem(part)) for part in expanded.split())
 
 
 def raw_words(text: str) -> list[str]:
@@ -119,6 +136,7 @@ _LOOSE_RULES = (
     ("shch", "sh"),
     ("sch", "sh"),
     ("kh", "h"),
+    ("ch", "h"),
     ("zh", "z"),
     ("ts", "c"),
     ("tz", "c"),
@@ -141,7 +159,7 @@ _LOOSE_RULES = (
     ("w", "v"),
     ("x", "ks"),
 )
-_REPEATS = re.compile(r"(.)\1+")
+_REPEATS = re.compile(r"([a-z])\1+")
 
 
 def loose_transliteration(text: str) -> str:
@@ -151,7 +169,7 @@ def loose_transliteration(text: str) -> str:
     transliteration systems differ mostly in how they write the short i, the hard y, kh, zh, ts
     and the iotated vowels.
     """
-    key = "".join(c for c in anyascii(fold(text)).casefold() if c.isalpha())
+    key = "".join(c for c in anyascii(fold(text)).casefold() if c.isalnum())
     for old, new in _LOOSE_RULES:
         key = key.replace(old, new)
     return _REPEATS.sub(r"\1", key)

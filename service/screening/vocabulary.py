@@ -20,18 +20,14 @@ ABBREVIATIONS: dict[str, str] = {
     "natl": "national",
     "nat": "national",
     "def": "defence",
-    "defense": "defence",
     "aeronaut": "aeronautics",
-    "aeronautical": "aeronautics",
     "astronaut": "astronautics",
-    "astronautical": "astronautics",
     "aerosp": "aerospace",
     "sci": "science",
     "scie": "science",
     "engn": "engineering",
     "engineer": "engineering",
     "polytech": "polytechnic",
-    "polytechnical": "polytechnic",
     "acad": "academy",
     "co": "company",
     "cos": "company",
@@ -43,7 +39,6 @@ ABBREVIATIONS: dict[str, str] = {
     "res": "research",
     "ctr": "centre",
     "cent": "centre",
-    "center": "centre",
     "lab": "laboratory",
     "labs": "laboratory",
     "lab.": "laboratory",
@@ -57,6 +52,7 @@ ABBREVIATIONS: dict[str, str] = {
     "optoelect": "optoelectronic",
     "comp": "computer",
     "comput": "computer",
+    "computat": "computational",
     "informat": "information",
     "inform": "information",
     "commun": "communication",
@@ -109,6 +105,31 @@ ABBREVIATIONS: dict[str, str] = {
     "st": "saint",
     "centre": "centre",
     "centres": "centre",
+}
+
+# Spellings of one word: British for American, adjective for noun where names mix them.
+SPELLINGS: dict[str, str] = {
+    "defense": "defence",
+    "center": "centre",
+    "aeronautical": "aeronautic",
+    "astronautical": "astronautic",
+    "polytechnical": "polytechnic",
+    "organization": "organisation",
+}
+
+# Abbreviations that stand for one of several words: "NW Polytech Univ" is Northwestern
+# Polytechnical University, "NW Inst Nucl Technol" the Northwest Institute of Nuclear Technology.
+AMBIGUOUS_ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    "nw": ("northwest", "northwestern"),
+    "ne": ("northeast", "northeastern"),
+    "sw": ("southwest", "southwestern"),
+    "se": ("southeast", "southeastern"),
+    "n": ("north", "northern"),
+    "s": ("south", "southern"),
+    "e": ("east", "eastern"),
+    "w": ("west", "western"),
+    "electronic": ("electronic", "electric", "electrical"),
+    "computer": ("computer", "computing", "computational"),
 }
 
 # Words that say nothing about which organisation is meant.
@@ -316,14 +337,18 @@ _COUNTRY_WORDS = {
     if len(word) > 3
 }
 
+_COUNTRY_NAMES = frozenset({"pr", "prc", "china", "peoples", "republic", "r"})
+CITIES = CHINESE_PLACES - _COUNTRY_NAMES
+"""Provinces and cities: "Hangzhou Hikvision" is Hikvision; "China Electronics" is a name."""
+
 PLACES = CHINESE_PLACES | frozenset(
     {"usa", "us", "uk", "russia", "england", "scotland", "wales", "korea", "south", "north"}
     | _COUNTRY_WORDS
 )
 """Place words: a trailing run of them after an institution's name is a location qualifier."""
 
-# Units inside an institution: a line's part that starts with one of these names a department,
-# a laboratory or a school of the institution named elsewhere in the line.
+# Words that end the name of a unit of an institution: "Graduate School of <listed name>",
+# "<listed name> ZiJin College", "The 54th Research Institute of <listed name>".
 UNIT_WORDS = frozenset(
     {
         "school",
@@ -333,27 +358,21 @@ UNIT_WORDS = frozenset(
         "laboratory",
         "division",
         "centre",
-        "program",
-        "programme",
-        "unit",
-        "group",
-        "section",
-        "key",
-        "state",
+        "institute",
+        "academy",
+        "hospital",
+        "campus",
+        "branch",
+        "research",
+        "subsidiary",
     }
 )
 
+# Cyrillic letters that look like Latin ones, for words that mix the two scripts.
+CYRILLIC_HOMOGLYPHS = str.maketrans("аеорсухкмтвніјѕ", "aeopcyxkmtbhijs")
+
 # Chinese legal and corporate endings, longest first.
-CHINESE_LEGAL_ENDINGS = (
-    "股份有限公司",
-    "有限责任公司",
-    "集团有限公司",
-    "集团股份有限公司",
-    "控股有限公司",
-    "有限公司",
-    "集团公司",
-    "公司",
-)
+CHINESE_LEGAL_ENDINGS = ("股份有限公司", "有限责任公司", "有限公司", "公司")
 
 # What directly follows a listed Chinese name in a longer one when the longer one is a
 # different institution: 中国科学院 + 大学 is the University of the Chinese Academy of Sciences.
@@ -362,3 +381,80 @@ CHINESE_DISTINCT_HEADS = ("大学", "学院", "研究生院大学")
 # Characters that end a Chinese place prefix (省 province, 市 city, 区 district, 县 county);
 # not 州, which ends city names themselves: 杭州电子科技大学 is not 电子科技大学.
 CHINESE_PLACE_ENDINGS = frozenset("省市区县")
+
+# Chinese provinces and major cities, with the English spelling where it is not the pinyin
+# (哈尔滨 is written Harbin, not Haerbin; 陕西 Shaanxi, to keep it apart from 山西 Shanxi).
+CHINESE_PLACE_NAMES: dict[str, str | None] = {
+    "北京": None,
+    "上海": None,
+    "天津": None,
+    "重庆": None,
+    "河北": None,
+    "山西": None,
+    "辽宁": None,
+    "吉林": None,
+    "黑龙江": None,
+    "江苏": None,
+    "浙江": None,
+    "安徽": None,
+    "福建": None,
+    "江西": None,
+    "山东": None,
+    "河南": None,
+    "湖北": None,
+    "湖南": None,
+    "广东": None,
+    "海南": None,
+    "四川": None,
+    "贵州": None,
+    "云南": None,
+    "陕西": "shaanxi",
+    "甘肃": None,
+    "青海": None,
+    "台湾": None,
+    "内蒙古": "inner mongolia",
+    "广西": None,
+    "西藏": "tibet",
+    "宁夏": None,
+    "新疆": None,
+    "香港": "hong kong",
+    "澳门": "macau",
+    "哈尔滨": "harbin",
+    "长沙": None,
+    "成都": None,
+    "南京": None,
+    "杭州": None,
+    "深圳": None,
+    "广州": None,
+    "武汉": None,
+    "西安": "xian",
+    "合肥": None,
+    "济南": None,
+    "青岛": None,
+    "大连": None,
+    "沈阳": None,
+    "长春": None,
+    "郑州": None,
+    "太原": None,
+    "兰州": None,
+    "昆明": None,
+    "南宁": None,
+    "贵阳": None,
+    "福州": None,
+    "厦门": None,
+    "南昌": None,
+    "苏州": None,
+    "无锡": None,
+    "宁波": None,
+    "珠海": None,
+    "威海": None,
+    "绵阳": None,
+    "乌鲁木齐": "urumqi",
+    "呼和浩特": "hohhot",
+}
+
+# Prefixes a Chinese name may carry or drop: 中国人民解放军国防科技大学 is 国防科技大学.
+CHINESE_PREFIXES = ("中国人民解放军", "解放军")
+
+# Generic words that end Chinese company names after the legal form: 浙江大华技术 is 浙江大华.
+CHINESE_COMPANY_TAILS = ("数字技术", "信息技术", "集成电路制造", "科技", "技术", "电子")

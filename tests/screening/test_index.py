@@ -139,10 +139,85 @@ def test_each_of_two_listed_look_alikes_gets_its_own(demo_index: ScreeningIndex)
         assert names(demo_index, name) == [name]
 
 
-def test_derived_acronyms_need_capitals_listed_ones_do_not(demo_index: ScreeningIndex) -> None:
+def test_derived_acronyms_in_lower_case_only_when_they_are_no_word(
+    demo_index: ScreeningIndex,
+) -> None:
     assert names(demo_index, "nudt") == ["National University of Defense Technology"]
     assert names(demo_index, "NUST") == ["Nanjing University of Science and Technology"]
-    assert names(demo_index, "nust") == []
+    assert names(demo_index, "nust") == ["Nanjing University of Science and Technology"]
+    index = ScreeningIndex()
+    index.load([(1, subject("Sample Institute of Nuclear Energy")), (2, subject("Sine"))])
+    assert sorted(names(index, "SINE")) == ["Sample Institute of Nuclear Energy", "Sine"]
+    assert names(index, "sine") == ["Sine"]
+
+
+def test_a_name_with_its_own_acronym_after_it(demo_index: ScreeningIndex) -> None:
+    assert names(demo_index, "Beijing Univ Aeronaut & Astronaut BUAA") == ["Beihang University"]
+    assert names(demo_index, "Harbin Institute of Technology BUAA") == []
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (
+            "Graduate School of China Academy of Engineering Physics",
+            "China Academy of Engineering Physics",
+        ),
+        (
+            "The 54th Research Institute of China Electronics Technology Group Corporation",
+            "China Electronics Technology Group Corporation",
+        ),
+        (
+            "中国电子科技集团公司第十四研究所，南京 210039",
+            "China Electronics Technology Group Corporation",
+        ),
+        (
+            "AVIC Chengdu Aircraft Design & Research Institute",
+            "Aviation Industry Corporation of China",
+        ),
+        (
+            "Nanjing University of Science and Technology ZiJin College",
+            "Nanjing University of Science and Technology",
+        ),
+        ("Huawei Device Co., Ltd.", "Huawei Technologies Co., Ltd."),
+        (
+            "Hikvision Research Institute, Hangzhou, China",
+            "Hangzhou Hikvision Digital Technology Co., Ltd.",
+        ),
+    ],
+)
+def test_units_and_subsidiaries_are_matched_as_such(
+    demo_index: ScreeningIndex, query: str, expected: str
+) -> None:
+    [hit] = demo_index.search(query)
+    assert hit.subject["name"] == expected
+    assert (
+        "a unit of it" in hit.matched_on
+        or "a company of that name" in hit.matched_on
+        or ("in a longer name" in hit.matched_on)
+    )
+    assert hit.score < 0.97
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Chongqing Vocational College of Electronic Technology",
+        "Southwest China Institute of Electronic Technology",
+        "中国电子信息产业集团有限公司",
+        "Institute of Technology",
+        "School of Science and Technology",
+    ],
+)
+def test_a_unit_needs_the_whole_name_of_its_institution(
+    demo_index: ScreeningIndex, query: str
+) -> None:
+    assert names(demo_index, query) == []
+
+
+def test_words_mixing_scripts_are_read_as_latin(demo_index: ScreeningIndex) -> None:
+    spoofed = "Skolk\u043ev\u043e Institute of Science and Technology"
+    assert names(demo_index, spoofed) == ["Skolkovo Institute of Science and Technology"]
 
 
 def test_a_chinese_name_continued_as_another_institution_is_not_that_name() -> None:
