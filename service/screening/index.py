@@ -483,46 +483,59 @@ class ScreeningIndex:
     def _aligned(
         self, tokens: tuple[str, ...], part: QueryPart, weight: float, note: str, folded: str = ""
     ) -> Iterator[_Match]:
-        """Indexed names with the same tokens in the same order, long words forgiving a slip."""
+        """Indexed names with the same tokens in the same order, long words forgiving a slip.
+
+        Candidates come from the posting list of the rarest word the index knows; the other
+        words are then compared in place, so a misspelt word costs one comparison per
+        candidate. Only when no word is known is the vocabulary searched for near spellings.
+        """
         if not tokens:
             return
-        options = [self._spellings(token) for token in tokens]
-        if any(not choices for choices in options):
-            return
         postings = self._tables.postings
-        rarest = min(
-            range(len(tokens)),
-            key=lambda i: sum(len(postings.get(t, ())) for t in options[i]),
-        )
-        corrected = any(choices != {token} for choices, token in zip(options, tokens, strict=True))
+        options: list[set[str] | None] = []
+        for token in tokens:
+            alternatives = AMBIGUOUS_ABBREVIATIONS.get(token)
+            if alternatives:
+                options.append({word for word in alternatives if word in postings})
+            else:
+                options.append({token} if token in postings else None)
+        known = [i for i, choices in enumerate(options) if choices]
+        if not known:
+            corrected_options = [self._spellings(token) for token in tokens]
+            if any(not choices for choices in corrected_options):
+                return
+            options = list(corrected_options)
+            known = list(range(len(tokens)))
+        rarest = min(known, key=lambda i: sum(len(postings.get(t, ())) for t in options[i] or ()))
         query_text = " ".join(tokens)
-        for choice in options[rarest]:
+        for choice in options[rarest] or ():
             for indexed, entry in postings.get(choice, ()):
                 if len(indexed) != len(tokens) or not entry.subject.alive:
                     continue
-                if not all(t in choices for t, choices in zip(indexed, options, strict=True)):
-                    continue
-                if corrected:
-                    similarity = fuzz.ratio(query_text, " ".join(indexed)) / 100
-                    why = _also(note, "spelling corrected")
+                corrected = False
+                for word, token, choices in zip(indexed, tokens, options, strict=True):
+                    if choices is not None and word in choices:
+                        if word != token and token not in AMBIGUOUS_ABBREVIATIONS:
+                            corrected = True
+                        continue
+                    if choices is None and _near(token, word):
+                        corrected = True
+                        continue
+                    break
                 else:
-                    similarity = 1.0 if folded == fold(entry.label) else 0.98
-                    why = note
-                yield _Match(entry, entry.weight * weight * similarity, why, part.text)
+                    if corrected:
+                        similarity = fuzz.ratio(query_text, " ".join(indexed)) / 100
+                        why = _also(note, "spelling corrected")
+                    else:
+                        similarity = 1.0 if folded == fold(entry.label) else 0.98
+                        why = note
+                    yield _Match(entry, entry.weight * weight * similarity, why, part.text)
 
     def _spellings(self, token: str) -> set[str]:
-        """The indexed words ``token`` may stand for: itself, or a near spelling if unknown."""
-        postings = self._tables.postings
-        alternatives = AMBIGUOUS_ABBREVIATIONS.get(token)
-        if alternatives:
-            return {word for word in alternatives if word in postings}
-        if token in postings:
-            return {token}
+        """Indexed words within a slip of ``token`` (see ``_near``), from the vocabulary."""
         if len(token) < 5 or not token.isalpha():
             return set()
-        # Long words forgive one slip (two from 12 letters); shorter ones only two letters
-        # swapped: Shanxi and Shaanxi, Hunan and Henan are different provinces.
-        allowed = 1 if len(token) < 12 else 2
+        allowed = _allowed_slips(token)
         found: set[str] = set()
         for length in range(len(token) - allowed, len(token) + allowed + 1):
             words = self._tables.vocabulary_by_length.get(length)
@@ -531,10 +544,7 @@ class ScreeningIndex:
             for word, _, _ in process.extract(
                 token, words, scorer=OSA.distance, score_cutoff=allowed, limit=5
             ):
-                # A slip never changes the first letter of a word in these names.
-                if word[0] != token[0]:
-                    continue
-                if len(token) >= 8 or _swapped(token, word):
+                if _near(token, word):
                     found.add(word)
         return found
 
@@ -606,6 +616,26 @@ def _written_as_acronym(text: str) -> bool:
     if len(letters) < 2:
         return False
     return all(c.isupper() for c in letters) or "." in text
+
+
+def _allowed_slips(token: str) -> int:
+    return 1 if len(token) < 12 else 2
+
+
+def _near(token: str, word: str) -> bool:
+    """Whether ``token`` is a slip of the indexed ``word``.
+
+    Long words forgive one edit (two from 12 letters); shorter ones only two neighbouring
+    letters swapped: Shanxi and Shaanxi, Hunan and Henan are different provinces. A slip never
+    changes a word's first letter, and words with digits must be exact.
+    """
+    if len(token) < 5 or token[0] != word[0] or not token.isalpha():
+        return False
+    if len(token) >= 8:
+        return OSA.distance(token, word, score_cutoff=_allowed_slips(token)) <= _allowed_slips(
+            token
+        )
+    return _swapped(token, word)
 
 
 def _swapped(a: str, b: str) -> bool:

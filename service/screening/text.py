@@ -43,12 +43,15 @@ def _latin_lookalikes(match: re.Match[str]) -> str:
     return match.group(0).translate(CYRILLIC_HOMOGLYPHS)
 
 
+@lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """NFKC, case folding and no accents: the form every comparison starts from.
 
     A word mixing Latin and Cyrillic letters (Skolkovo typed with Cyrillic o's) is read as Latin:
     such mixtures are typing accidents or spoofing, never a name.
     """
+    if text.isascii():
+        return text.lower()
     text = unicodedata.normalize("NFKC", text).casefold()
     if _CYRILLIC.search(text) and _MIXED_WORD.search(text):
         text = _MIXED_WORD.sub(_latin_lookalikes, text)
