@@ -8,7 +8,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.api import admin, admin_federation, advisories, federation, health, me
+from service.api import (
+    admin,
+    admin_federation,
+    advisories,
+    federation,
+    health,
+    me,
+    reviews,
+    screening,
+)
 from service.api.auth import install_web_sign_in
 from service.api.limits import BodySizeLimit
 from service.api.problems import install_problem_handlers
@@ -65,12 +74,18 @@ def create_app(settings: Settings) -> FastAPI:
     # Each worker process keeps its own index, brought up to date from the database on use.
     app.state.screening_index = ScreeningIndex()
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        larger={("POST", screening.BATCH_PATH): settings.max_batch_body_bytes},
+    )
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(advisories.router)
     app.include_router(admin.router)
     app.include_router(admin_federation.router)
     app.include_router(federation.router)
+    app.include_router(reviews.router)
+    app.include_router(screening.router)
     install_web_sign_in(app, settings)
     return app

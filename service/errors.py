@@ -55,6 +55,10 @@ class Conflict(TrexError):
     """The change was based on a stale state, or the state does not allow it."""
 
 
+class UnsupportedMediaType(TrexError):
+    """The body is in a format (or character set) the endpoint does not read."""
+
+
 class PayloadTooLarge(TrexError):
     """The request body exceeds the node's limit."""
 
@@ -89,6 +93,11 @@ _PROBLEM_TABLE: dict[type[TrexError], tuple[int, str, str]] = {
     NotFound: (404, "Not found", "urn:trex:problem:not-found"),
     Conflict: (409, "Conflict", "urn:trex:problem:conflict"),
     PayloadTooLarge: (413, "Payload too large", "urn:trex:problem:payload-too-large"),
+    UnsupportedMediaType: (
+        415,
+        "Unsupported media type",
+        "urn:trex:problem:unsupported-media-type",
+    ),
 }
 
 

@@ -18,6 +18,7 @@ from service.peering.models import (
     SeenNonce,
     SharingGroup,
 )
+from service.reviews.models import Review
 from service.sequence import ChangeCounter
 
 metadata = Base.metadata
@@ -36,6 +37,7 @@ __all__ = [
     "Peer",
     "PeerKey",
     "QuarantinedRecord",
+    "Review",
     "RevisionScope",
     "SeenNonce",
     "SharingGroup",

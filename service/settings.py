@@ -156,6 +156,8 @@ class Settings(BaseSettings):
     public_url: str = DEFAULT_PUBLIC_URL
     token_ttl_days: int = Field(default=90, ge=1, le=3650)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Only for POST /v1/screen/batch: up to 10,000 names, with the columns echoed back.
+    max_batch_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
     # Federation: how often the server's sync runner pulls each peer (0: no runner in the
     # server, e.g. when 'trex-node sync' runs as its own service), and the page size it asks for.

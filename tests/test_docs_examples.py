@@ -15,7 +15,11 @@ from service.db import transaction, utcnow
 from service.demo import issue_demo_tokens, load_demo
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-_BLOCK = re.compile(r"```http expect=(\d{3})\n(.*?)```", re.DOTALL)
+# ```http expect=200 contains="text"``: the status, and optionally text the body must hold
+# (with \" for a quote inside it).
+_BLOCK = re.compile(
+    r'```http expect=(\d{3})(?: contains="((?:[^"\\]|\\.)*)")?\n(.*?)```', re.DOTALL
+)
 _VARIABLES = {
     "READER_TOKEN": "reader@example.edu",
     "ANALYST_TOKEN": "analyst@example.edu",
@@ -32,16 +36,18 @@ class Example:
     path: str
     headers: dict[str, str]
     body: str
+    contains: str = ""
 
 
 def parse_examples(markdown: str) -> list[Example]:
     examples = []
-    for expect, block in _BLOCK.findall(markdown):
+    for expect, contains, block in _BLOCK.findall(markdown):
         head, _, body = block.partition("\n\n")
         request_line, *header_lines = head.strip().splitlines()
         method, path = request_line.split(" ", 1)
         headers = dict(line.split(": ", 1) for line in header_lines)
-        examples.append(Example(int(expect), method, path, headers, body.strip()))
+        expected_text = contains.replace('\\"', '"')
+        examples.append(Example(int(expect), method, path, headers, body.strip(), expected_text))
     return examples
 
 
@@ -54,8 +60,13 @@ def test_parser_reads_a_block() -> None:
     assert parse_examples(markdown) == [Example(201, "POST", "/v1/x", {"A": "b"}, '{"k": 1}')]
 
 
+def test_parser_reads_what_the_body_must_contain() -> None:
+    markdown = '```http expect=200 contains="\\"a\\":[]"\nGET /v1/x\n```'
+    assert parse_examples(markdown) == [Example(200, "GET", "/v1/x", {}, "", '"a":[]')]
+
+
 def test_docs_have_examples() -> None:
-    assert (DOCS / "api.md") in documents_with_examples()
+    assert {"api.md", "screening.md"} <= {path.name for path in documents_with_examples()}
 
 
 @pytest.mark.parametrize("document", documents_with_examples(), ids=lambda p: p.name)
@@ -85,6 +96,10 @@ def test_examples_get_the_documented_status(
         assert response.status_code == example.expect, (
             f"{document.name}: {example.method} {example.path} gave "
             f"{response.status_code}: {response.text}"
+        )
+        assert example.contains in response.text, (
+            f"{document.name}: {example.method} {example.path} lacks {example.contains!r}: "
+            f"{response.text}"
         )
         if example.method == "POST" and response.status_code == 201:
             variables["LAST_ID"] = response.json()["id"]

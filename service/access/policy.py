@@ -114,3 +114,26 @@ def check_can_write(principal: Principal, *, tier: str, contributor_org_id: str 
         raise NotPermitted(f"The {principal.role} role writes {allowed_tier}-tier advisories only.")
     if contributor_org_id != principal.org_id:
         raise NotPermitted("Only the contributing organisation may change this advisory.")
+
+
+REVIEW_ROLES = frozenset({"reader", "analyst", "publisher"})
+
+
+def check_can_review(principal: Principal, *, writes: bool) -> None:
+    """Raise unless ``principal`` may run (``writes``) or read its org's reviews.
+
+    A review is a member's act: readers, analysts and publishers run and read their org's
+    reviews. Operators run the node and have no extra read access, so they neither run nor read
+    reviews. Running one stores it, so a read-only token may read reviews but not run one.
+    """
+    require_authenticated(principal)
+    if principal.role not in REVIEW_ROLES or principal.org_id is None:
+        raise NotPermitted(
+            "Collaboration reviews are run by members (readers, analysts, publishers); "
+            "the operator role does not run or read them."
+        )
+    if writes and principal.read_only:
+        raise NotPermitted(
+            "This token is read-only: a review is stored for your organisation, "
+            "so running one needs a token that may write."
+        )

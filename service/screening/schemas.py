@@ -62,3 +62,10 @@ class BatchResult(ScreenResult):
 
     row: int = Field(description="1-based position of the row in the input")
     fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class BatchReport(BaseModel):
+    """The JSON report of ``POST /v1/screen/batch``: one result per input row, in input order."""
+
+    count: int
+    results: list[BatchResult]

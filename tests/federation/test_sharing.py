@@ -105,6 +105,14 @@ def withdraw(node: Node, advisory_id: str, *, base_revision: int, reason: str) -
     return document
 
 
+def screened(node: Node, query: str) -> set[str]:
+    """Ids of the advisories the node's reader gets by screening ``query`` on that node."""
+    with node.client(READER.format(node=node.node_id)) as client:
+        response = client.get("/v1/screen", params={"q": query})
+    assert response.status_code == 200, response.text
+    return {a["id"] for match in response.json()["matches"] for a in match["advisories"]}
+
+
 def ids(documents: list[dict[str, Any]]) -> set[str]:
     return {document["id"] for document in documents}
 
@@ -138,9 +146,12 @@ def test_a_five_eyes_advisory_and_its_revisions_reach_every_member_and_not_the_o
     published = ca.publish()
     advisory_id = published["id"]
     for member in members:
+        assert screened(member, "哈工大") == set()
         member.sync()
         assert member.advisories() == [published]
         assert stored(member) == {advisory_id: 1}
+        # The running node's screening index follows what the sync process stored.
+        assert screened(member, "哈工大") == {advisory_id}
     assert peer_status(nodes["uk"], "ca")["accepted"] == 1
     assert_outsider_got_nothing(ca, xx)
 
@@ -160,6 +171,7 @@ def test_a_five_eyes_advisory_and_its_revisions_reach_every_member_and_not_the_o
         assert current is not None
         assert current["status"] == "withdrawn"
         assert current["withdrawal_reason"] == "Merged into another record."
+        assert screened(member, "Harbin Institute of Technology") == set()
         # Withdrawn hides it from the default list; asking for withdrawn ones shows it.
         assert member.advisories(status="published") == []
         assert ids(member.advisories(status="withdrawn")) == {advisory_id}
