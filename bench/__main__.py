@@ -1,5 +1,5 @@
-"""``python -m bench [advisories|federation]``: the benchmarks on SQLite and PostgreSQL, as
-plain-text tables (both parts unless one is named)."""
+"""``python -m bench [advisories|federation|screening]``: the benchmarks on SQLite and
+PostgreSQL, as plain-text tables (every part unless one is named)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
-from bench import advisories, federation
+from bench import advisories, federation, screening
 from bench.databases import Unavailable, postgres_database, sqlite_database
 
 BACKENDS: dict[str, tuple[str, Callable[[], AbstractContextManager[str]]]] = {
@@ -24,7 +24,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "part", nargs="?", choices=["all", *PARTS], default="all", help="what to run"
     )
-    parser.add_argument("--count", type=int, default=100_000, help="advisories: how many to load")
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=100_000,
+        help="advisories: how many to load; screening: synthetic subjects (one advisory each)",
+    )
     parser.add_argument(
         "--backend", choices=["sqlite", "postgresql", "all"], default="all", help="where to run"
     )
@@ -145,9 +150,26 @@ def run_federation(args: argparse.Namespace) -> None:
         print(f"(load average {_load()} after this backend)", flush=True)
 
 
+def run_screening(args: argparse.Namespace) -> None:
+    print(
+        f"trex screening benchmark: {args.count:,} synthetic subjects + the demo's, in-process; "
+        f"the domain calls on SQLite (temporary file); {os.cpu_count()} CPUs, load average "
+        f"{_load()} at the start",
+        flush=True,
+    )
+    with sqlite_database() as url:
+        result = screening.run(
+            url, count=args.count, batch=args.batch, budget_s=args.budget, log=_log
+        )
+    print()
+    print("\n".join(screening.report(result)), flush=True)
+    print(f"(load average {_load()} after the screening part)", flush=True)
+
+
 PARTS: dict[str, Callable[[argparse.Namespace], None]] = {
     "advisories": run_advisories,
     "federation": run_federation,
+    "screening": run_screening,
 }
 
 

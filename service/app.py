@@ -34,11 +34,18 @@ def create_app(settings: Settings) -> FastAPI:
 
     node_keys = NodeKeys(settings.data_dir, settings.node_id, now=utcnow())
     factory = make_session_factory(engine)
+    # Each worker process keeps its own index, brought up to date from the database on use.
+    screening_index = ScreeningIndex()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
         worker = None
+        # Build the screening index now rather than on the first screen (seconds at 100,000
+        # advisories); a screen that arrives meanwhile waits for it.
+        threading.Thread(
+            target=screening_index.build, args=(factory,), name="trex-index", daemon=True
+        ).start()
         if settings.sync_interval_seconds > 0:
             runner = SyncRunner(
                 engine=engine,
@@ -71,8 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = factory
     app.state.node_keys = node_keys
-    # Each worker process keeps its own index, brought up to date from the database on use.
-    app.state.screening_index = ScreeningIndex()
+    app.state.screening_index = screening_index
     install_problem_handlers(app)
     app.add_middleware(
         BodySizeLimit,

@@ -20,6 +20,7 @@ access policy which advisories of the matched subjects the caller may see, and d
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,7 +30,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.advisories.models import Advisory, AdvisoryRevision
 from service.screening.affiliation import QueryPart, query_parts
@@ -41,9 +42,11 @@ from service.screening.chinese import (
     short_forms,
 )
 from service.screening.text import (
+    canonical_word,
     compact,
     fold,
     has_cjk,
+    has_cyrillic,
     initials,
     is_place,
     loose_transliteration,
@@ -56,14 +59,19 @@ from service.screening.vocabulary import (
     CITIES,
     LEGAL_FORMS,
     PLACES,
+    STOPWORDS,
     UNIT_WORDS,
 )
+
+logger = logging.getLogger(__name__)
 
 # Shortest keys worth looking up: shorter compact strings or Chinese substrings match by chance.
 _MIN_COMPACT = 6
 _MIN_CHINESE_IN_LINE = 4
 _MAX_ACRONYM = 10
 _MIN_SHORT_FORM_IN_LINE = 6
+# Candidates up to which a misspelt word is compared against each one rather than looked up.
+_COMPARE_IN_PLACE = 500
 
 
 @dataclass(frozen=True)
@@ -118,14 +126,20 @@ class _Match:
 class _Tables:
     """The lookup structures, rebuilt or extended as subjects come and go."""
 
-    postings: dict[str, list[tuple[tuple[str, ...], _Entry]]] = field(
+    # Keyed by (word, number of words in the name): a query only ever matches names of its
+    # own length, and "university" alone would list most of the index.
+    postings: dict[tuple[str, int], list[tuple[tuple[str, ...], _Entry]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    words: set[str] = field(default_factory=set)
     vocabulary_by_length: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     acronyms: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     chinese: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     compact: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    # Loose romanisation keys of Cyrillic names (any query), and of Latin names (Cyrillic
+    # queries only: "Сколтех" is Skoltech; among Latin names, Nanjing and Nanning would meet).
     transliterated: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    latin_loose: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     brands: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     longest_chinese: int = 0
 
@@ -202,6 +216,17 @@ class ScreeningIndex:
         with self._lock:
             self._put(pk, subject, rebuild=True)
 
+    def build(self, factory: sessionmaker[Session]) -> None:
+        """Index what the database holds (at start-up); errors are logged, not raised.
+
+        A failure here only delays the work to the first screen, which refreshes anyway.
+        """
+        try:
+            with factory() as session:
+                self.refresh(session)
+        except Exception:
+            logger.exception("Building the screening index failed; the first screen will retry.")
+
     def refresh(self, session: Session) -> None:
         """Catch up with the revisions written since the last refresh, by any process.
 
@@ -214,11 +239,17 @@ class ScreeningIndex:
         with self._lock:
             if latest <= self._seen_seq:
                 return
-            rows = session.execute(
-                select(Advisory.pk, AdvisoryRevision.document)
-                .join(AdvisoryRevision, AdvisoryRevision.seq == Advisory.current_seq)
-                .where(Advisory.current_seq > self._seen_seq)
-            ).all()
+            # Advisories changed since: found by revision number (the primary key), so that
+            # catching up after one write reads one row, not the whole table.
+            changed = select(AdvisoryRevision.advisory_pk).where(
+                AdvisoryRevision.seq > self._seen_seq
+            )
+            query = select(Advisory.pk, AdvisoryRevision.document).join(
+                AdvisoryRevision, AdvisoryRevision.seq == Advisory.current_seq
+            )
+            if self._seen_seq:
+                query = query.where(Advisory.pk.in_(changed))
+            rows = session.execute(query).all()
             first_load = self._seen_seq == 0
             for pk, document in rows:
                 self._put(pk, json.loads(document)["subject"], rebuild=not first_load)
@@ -295,7 +326,9 @@ class ScreeningIndex:
                     continue
                 tokens = name_tokens(value)
                 if tokens:
-                    self._add_tokens(tokens, _Entry(subject, value, rule, 1.0))
+                    # A former name still finds the subject, behind one that bears it now.
+                    named = _Entry(subject, value, rule, 0.97 if kind == "former" else 1.0)
+                    self._add_tokens(tokens, named)
                     count += 1
                     if company:
                         count += self._add_without_leading_place(tokens, subject, value)
@@ -303,7 +336,7 @@ class ScreeningIndex:
                         add(tables.brands, tokens[0], _Entry(subject, value, rule, 1.0))
                 add(tables.compact, compact(value), _Entry(subject, value, rule, 0.95))
                 add(
-                    tables.transliterated,
+                    tables.transliterated if has_cyrillic(value) else tables.latin_loose,
                     loose_transliteration(value),
                     _Entry(subject, value, "transliteration of", 0.9),
                 )
@@ -316,7 +349,8 @@ class ScreeningIndex:
 
     def _add_tokens(self, tokens: tuple[str, ...], entry: _Entry) -> None:
         for token in set(tokens):
-            self._tables.postings[token].append((tokens, entry))
+            self._tables.postings[token, len(tokens)].append((tokens, entry))
+            self._tables.words.add(token)
             self._tables.vocabulary_by_length[len(token)].add(token)
 
     def _add_without_leading_place(
@@ -404,8 +438,12 @@ class ScreeningIndex:
                 yield _Match(entry, entry.weight * weight, note, part.text)
         loose = loose_transliteration(part.text)
         if len(loose) >= _MIN_COMPACT:
-            for entry in self._tables.transliterated.get(loose, ()):
-                yield _Match(entry, entry.weight * weight, note, part.text)
+            tables = [self._tables.transliterated]
+            if has_cyrillic(part.text):
+                tables.append(self._tables.latin_loose)
+            for table in tables:
+                for entry in table.get(loose, ()):
+                    yield _Match(entry, entry.weight * weight, note, part.text)
 
     def _match_tokens(self, part: QueryPart, weight: float, note: str) -> Iterator[_Match]:
         tokens = without_postcodes(name_tokens(part.text))
@@ -491,26 +529,39 @@ class ScreeningIndex:
         """
         if not tokens:
             return
-        postings = self._tables.postings
+        tables = self._tables
+        length = len(tokens)
         options: list[set[str] | None] = []
         for token in tokens:
             alternatives = AMBIGUOUS_ABBREVIATIONS.get(token)
             if alternatives:
-                options.append({word for word in alternatives if word in postings})
+                present = {word for word in alternatives if word in tables.words}
+                if not present:
+                    return
+                options.append(present)
             else:
-                options.append({token} if token in postings else None)
+                options.append({token} if token in tables.words else None)
+
+        def candidates(i: int) -> int:
+            return sum(len(tables.postings.get((t, length), ())) for t in options[i] or ())
+
         known = [i for i, choices in enumerate(options) if choices]
-        if not known:
-            corrected_options = [self._spellings(token) for token in tokens]
-            if any(not choices for choices in corrected_options):
-                return
-            options = list(corrected_options)
-            known = list(range(len(tokens)))
-        rarest = min(known, key=lambda i: sum(len(postings.get(t, ())) for t in options[i] or ()))
+        unknown = [i for i, choices in enumerate(options) if choices is None]
+        if unknown and (not known or min(map(candidates, known)) > _COMPARE_IN_PLACE):
+            # Too many candidates to compare a misspelt word in place: look the word up in
+            # the vocabulary instead (a word with no near spelling ends the search).
+            for i in unknown:
+                near = self._spellings(tokens[i])
+                if not near:
+                    return
+                options[i] = near
+            known = list(range(length))
+        rarest = min(known, key=candidates)
+        postings = tables.postings
         query_text = " ".join(tokens)
         for choice in options[rarest] or ():
-            for indexed, entry in postings.get(choice, ()):
-                if len(indexed) != len(tokens) or not entry.subject.alive:
+            for indexed, entry in postings.get((choice, length), ()):
+                if not entry.subject.alive:
                     continue
                 corrected = False
                 for word, token, choices in zip(indexed, tokens, options, strict=True):
@@ -549,17 +600,27 @@ class ScreeningIndex:
         return found
 
     def _match_acronym(self, part: QueryPart, weight: float, note: str) -> Iterator[_Match]:
+        """A listed acronym, or failing one an acronym of a single subject's initials."""
         words = part.text.replace(".", "").split()
         if len(words) != 1:
             return
         key = _acronym_key(words[0])
         if not 2 <= len(key) <= _MAX_ACRONYM or key in PLACES:
             return
-        # A derived acronym in lower case could be any word: only when it is no indexed word.
-        derived_ok = _written_as_acronym(part.text) or key not in self._tables.postings
-        for entry in self._tables.acronyms.get(key, ()):
-            if entry.rule == "acronym" or derived_ok:
+        if canonical_word(key) in LEGAL_FORMS or key in STOPWORDS:
+            return  # "Ltd." after a comma is no acronym
+        entries = [e for e in self._tables.acronyms.get(key, ()) if e.subject.alive]
+        listed = [e for e in entries if e.rule == "acronym"]
+        if listed:
+            for entry in listed:
                 yield _Match(entry, entry.weight * weight, note, part.text)
+            return
+        # Initials identify only when one subject has them, and, in lower case, when they are
+        # no word of any name (else "bit" or "hit" would be read as acronyms).
+        if len({id(e.subject) for e in entries}) != 1:
+            return
+        if _written_as_acronym(part.text) or key not in self._tables.words:
+            yield _Match(entries[0], entries[0].weight * weight, note, part.text)
 
     def _match_chinese(self, part: QueryPart, weight: float, note: str) -> Iterator[_Match]:
         table = self._tables.chinese
@@ -626,7 +687,8 @@ def _near(token: str, word: str) -> bool:
     """Whether ``token`` is a slip of the indexed ``word``.
 
     Long words forgive one edit (two from 12 letters); shorter ones only two neighbouring
-    letters swapped: Shanxi and Shaanxi, Hunan and Henan are different provinces. A slip never
+    letters swapped, or from six letters one left out: Shanxi and Shaanxi, Hunan and Henan
+    are different provinces. A slip never
     changes a word's first letter, and words with digits must be exact.
     """
     if len(token) < 5 or token[0] != word[0] or not token.isalpha():
@@ -635,7 +697,17 @@ def _near(token: str, word: str) -> bool:
         return OSA.distance(token, word, score_cutoff=_allowed_slips(token)) <= _allowed_slips(
             token
         )
-    return _swapped(token, word)
+    # A place's own name is never a slip of another's (Shanxi, Shaanxi).
+    return _swapped(token, word) or (
+        len(token) >= 6 and token not in PLACES and _dropped_letter(token, word)
+    )
+
+
+def _dropped_letter(token: str, word: str) -> bool:
+    """Whether ``token`` is ``word`` with one letter left out (Beijng)."""
+    return len(word) == len(token) + 1 and any(
+        word[:i] + word[i + 1 :] == token for i in range(len(word))
+    )
 
 
 def _swapped(a: str, b: str) -> bool:
