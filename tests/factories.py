@@ -15,9 +15,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.access.service import add_org, add_user, create_token
+from service.access.principal import principal_for
+from service.access.service import add_org, add_user, create_token, get_user_by_email
 from service.advisories.models import Advisory, AdvisoryRevision
+from service.advisories.schemas import AdvisoryCreate
+from service.advisories.service import create_advisory
 from service.db import transaction, utcnow
+from service.demo import demo_advisories
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -70,6 +74,34 @@ def make_members(factory: sessionmaker[Session]) -> Members:
                     session, email=email, now=now, ttl=timedelta(days=1)
                 )
     return members
+
+
+DEMO_AUTHORS = {"academia": "analyst@example.edu", "government": "publisher@gov.example"}
+"""Who writes each tier of the demo advisories in ``load_demo_advisories``."""
+
+
+def load_demo_advisories(
+    factory: sessionmaker[Session], members: Members
+) -> dict[str, dict[str, Any]]:
+    """The demo advisories, each written by its demo author; documents by subject name."""
+    documents: dict[str, dict[str, Any]] = {}
+    now = utcnow()
+    with transaction(factory) as session:
+        for raw in demo_advisories():
+            entry = dict(raw)
+            contributor = entry.pop("contributor_org")
+            entry["audience"] = [members.org_ids[name] for name in entry.get("audience", [])]
+            author = get_user_by_email(session, DEMO_AUTHORS[entry["tier"]])
+            assert author.org.name == contributor
+            document = create_advisory(
+                session,
+                principal=principal_for(author),
+                node_id="test",
+                advisory_in=AdvisoryCreate.model_validate(entry),
+                now=now,
+            )
+            documents[document["subject"]["name"]] = document
+    return documents
 
 
 _BASE_PAYLOAD: dict[str, Any] = {

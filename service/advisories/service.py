@@ -47,7 +47,7 @@ from service.advisories.schemas import (
     AdvisoryWithdraw,
     ListFilters,
 )
-from service.audit.service import ANONYMOUS_ACTOR, record
+from service.audit.service import record_by
 from service.db import Base
 from service.errors import Conflict, FieldError, InvalidInput, NotFound
 from service.peering.models import RevisionScope
@@ -78,26 +78,6 @@ def allocate_sequence(session: Session, count: int = 1) -> int:
 def read_is_audited(tier: str, tlp: str) -> bool:
     """Whether showing a revision of this tier and TLP is recorded in the audit log."""
     return tier == "government" or tlp in AUDITED_TLP
-
-
-def audit_action(
-    session: Session,
-    principal: Principal,
-    *,
-    action: str,
-    target: str | None,
-    detail: dict[str, Any],
-    now: datetime,
-) -> None:
-    record(
-        session,
-        actor=principal.email or ANONYMOUS_ACTOR,
-        actor_org_id=principal.org_id,
-        action=action,
-        target=target,
-        detail=detail,
-        now=now,
-    )
 
 
 def _write_detail(document: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -306,7 +286,7 @@ def create_advisory(
     )
     new = NewRevision(document, principal.org_id, principal.user_id)
     store_revisions(session, [new], first_seq=seq, now=now, key=key)
-    audit_action(
+    record_by(
         session,
         principal,
         action="advisory.create",
@@ -395,7 +375,7 @@ def update_advisory(
     )
     new = NewRevision(document, head.contributor_org_id, principal.user_id)
     store_revisions(session, [new], first_seq=seq, now=now, key=key)
-    audit_action(
+    record_by(
         session,
         principal,
         action="advisory.update",
@@ -439,7 +419,7 @@ def withdraw_advisory(
     )
     new = NewRevision(document, head.contributor_org_id, principal.user_id)
     store_revisions(session, [new], first_seq=seq, now=now, key=key)
-    audit_action(
+    record_by(
         session,
         principal,
         action="advisory.withdraw",
@@ -488,7 +468,7 @@ def get_advisory(session: Session, *, principal: Principal, advisory_id: str, no
     head = _visible_head(session, principal=principal, advisory_id=advisory_id, today=now.date())
     document = _current_document(session, head)
     if read_is_audited(head.tier, head.tlp):
-        audit_action(
+        record_by(
             session,
             principal,
             action="advisory.read",
@@ -530,7 +510,7 @@ def list_revisions(
             if read_is_audited(doc["tier"], doc["tlp"]):
                 audited.append(doc["revision"])
     if audited:
-        audit_action(
+        record_by(
             session,
             principal,
             action="advisory.history",
@@ -605,7 +585,7 @@ def list_advisories(
     next_cursor = encode_cursor(page[-1][0]) if len(rows) > limit else None
     audited = [row.id for row in page if read_is_audited(row.tier, row.tlp)]
     if audited:
-        audit_action(
+        record_by(
             session,
             principal,
             action="advisory.list",

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from federation.canonical import canonical_bytes, canonical_text
+from service.access.principal import Principal
 from service.audit.models import AuditEntry
 from service.sequence import ChangeCounter, allocate
 
@@ -35,6 +36,7 @@ __all__ = [
     "VerifiedChain",
     "entry_hash",
     "record",
+    "record_by",
     "verify_chain",
 ]
 
@@ -222,3 +224,24 @@ def verify_chain(session: Session) -> VerifiedChain:
             f"(the {AUDIT_SEQUENCE!r} counter is at {expected})",
         )
     return VerifiedChain(count=last_seq, head_hash=last_hash)
+
+
+def record_by(
+    session: Session,
+    principal: Principal,
+    *,
+    action: str,
+    target: str | None,
+    detail: Mapping[str, Any],
+    now: datetime,
+) -> AuditEntry:
+    """``record`` an act of ``principal`` (a signed-in user, or anonymous)."""
+    return record(
+        session,
+        actor=principal.email or ANONYMOUS_ACTOR,
+        actor_org_id=principal.org_id,
+        action=action,
+        target=target,
+        detail=detail,
+        now=now,
+    )

@@ -29,7 +29,7 @@ from service.access.policy import check_can_review, visible_clause
 from service.access.principal import Principal
 from service.advisories.models import Advisory, AdvisoryRevision
 from service.advisories.service import format_timestamp, read_is_audited
-from service.audit.service import ANONYMOUS_ACTOR, record
+from service.audit.service import record_by
 from service.errors import FieldError, InvalidInput, NotFound
 from service.reviews.concern import (
     CONCERN_ORDER,
@@ -421,26 +421,6 @@ def _result(
     )
 
 
-def _audit(
-    session: Session,
-    principal: Principal,
-    *,
-    action: str,
-    review_id: str,
-    detail: dict[str, Any],
-    now: datetime,
-) -> None:
-    record(
-        session,
-        actor=principal.email or ANONYMOUS_ACTOR,
-        actor_org_id=principal.org_id,
-        action=action,
-        target=review_id,
-        detail=detail,
-        now=now,
-    )
-
-
 def create_review(
     session: Session,
     *,
@@ -483,7 +463,7 @@ def create_review(
     )
     session.add(review)
     session.flush()
-    _audit(session, principal, action="review.create", review_id=review.id, detail={}, now=now)
+    record_by(session, principal, action="review.create", target=review.id, detail={}, now=now)
     return _read(review, principal.email, result)
 
 
@@ -571,11 +551,11 @@ def get_review(
         {a.id for a in cited if read_is_audited(a.tier, a.tlp) or read_is_audited(*visible[a.id])}
     )
     if audited:
-        _audit(
+        record_by(
             session,
             principal,
             action="review.read",
-            review_id=review.id,
+            target=review.id,
             detail={"advisories": audited},
             now=now,
         )

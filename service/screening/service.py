@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from service.access.policy import visible_clause
 from service.access.principal import Principal
 from service.advisories.models import Advisory, AdvisoryRevision
-from service.advisories.service import audit_action, read_is_audited
+from service.advisories.service import read_is_audited
+from service.audit.service import record_by
 from service.errors import InvalidInput
 from service.screening.index import Hit, ScreeningIndex
 from service.screening.schemas import ScreenAdvisory, ScreenMatch, ScreenResult, ScreenSubject
@@ -122,7 +123,7 @@ def screen_rows(
         shown.update(a.id for m in matches for a in m.advisories if read_is_audited(a.tier, a.tlp))
         results.append(ScreenResult(query=row.name, country=row.country, matches=matches))
     if shown:
-        audit_action(
+        record_by(
             session,
             principal,
             action="advisory.screen",

@@ -16,15 +16,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.access.models import Org
-from service.access.principal import principal_for
-from service.access.service import create_token, get_user_by_email
-from service.advisories.schemas import AdvisoryCreate
-from service.advisories.service import create_advisory
+from service.access.service import create_token
 from service.db import read_only, transaction, utcnow
-from service.demo import demo_advisories
 from service.reviews.models import Review
 from tests.audit.chain import entries
-from tests.factories import Members, assert_problem
+from tests.factories import Members, assert_problem, load_demo_advisories
 
 READER = "reader@example.edu"  # University of Example: vetted university
 ANALYST = "analyst@example.edu"
@@ -35,30 +31,13 @@ OPERATOR = "operator@node.example"
 
 HIT = "Harbin Institute of Technology"
 NUDT = "National University of Defense Technology"  # government, amber
-_AUTHOR_BY_TIER = {"academia": ANALYST, "government": GOV_PUBLISHER}
 
 
 @pytest.fixture
 def demo(session_factory: sessionmaker[Session], members: Members) -> dict[str, str]:
     """The demo advisories, each written by its demo author; advisory ids by subject name."""
-    ids: dict[str, str] = {}
-    now = utcnow()
-    with transaction(session_factory) as session:
-        for raw in demo_advisories():
-            entry = dict(raw)
-            contributor = entry.pop("contributor_org")
-            entry["audience"] = [members.org_ids[name] for name in entry.get("audience", [])]
-            author = get_user_by_email(session, _AUTHOR_BY_TIER[entry["tier"]])
-            assert author.org.name == contributor
-            document = create_advisory(
-                session,
-                principal=principal_for(author),
-                node_id="test",
-                advisory_in=AdvisoryCreate.model_validate(entry),
-                now=now,
-            )
-            ids[document["subject"]["name"]] = document["id"]
-    return ids
+    documents = load_demo_advisories(session_factory, members)
+    return {name: document["id"] for name, document in documents.items()}
 
 
 def project(**overrides: Any) -> dict[str, Any]:

@@ -14,14 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.access.principal import principal_for
-from service.access.service import get_user_by_email
-from service.advisories.schemas import AdvisoryCreate
-from service.advisories.service import create_advisory
-from service.db import transaction, utcnow
-from service.demo import demo_advisories
 from tests.audit.chain import entries
-from tests.factories import Members, assert_problem, post_advisory
+from tests.factories import Members, assert_problem, load_demo_advisories, post_advisory
 
 READER = "reader@example.edu"  # University of Example: vetted university
 ANALYST = "analyst@example.edu"
@@ -40,35 +34,9 @@ HUAWEI = "Huawei Technologies Co., Ltd."  # government, clear
 SKOLTECH = "Skolkovo Institute of Science and Technology"  # academia, draft
 NONSENSE = "Qwxzv Blorptastic Emporium of Underwater Basketry"
 
-_AUTHOR_BY_TIER = {"academia": ANALYST, "government": GOV_PUBLISHER}
-
 
 def auth(members: Members, who: str) -> dict[str, str]:
     return {} if who == ANONYMOUS else members.auth(who)
-
-
-def load_demo_advisories(
-    factory: sessionmaker[Session], members: Members
-) -> dict[str, dict[str, Any]]:
-    """The demo advisories, each written by its demo author; documents by subject name."""
-    documents: dict[str, dict[str, Any]] = {}
-    now = utcnow()
-    with transaction(factory) as session:
-        for raw in demo_advisories():
-            entry = dict(raw)
-            contributor = entry.pop("contributor_org")
-            entry["audience"] = [members.org_ids[name] for name in entry.get("audience", [])]
-            author = get_user_by_email(session, _AUTHOR_BY_TIER[entry["tier"]])
-            assert author.org.name == contributor
-            document = create_advisory(
-                session,
-                principal=principal_for(author),
-                node_id="test",
-                advisory_in=AdvisoryCreate.model_validate(entry),
-                now=now,
-            )
-            documents[document["subject"]["name"]] = document
-    return documents
 
 
 @pytest.fixture

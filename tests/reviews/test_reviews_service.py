@@ -14,10 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.access.policy import check_can_review
 from service.access.principal import Principal, principal_for
 from service.access.service import get_user_by_email
-from service.advisories.schemas import AdvisoryCreate
-from service.advisories.service import create_advisory
 from service.db import read_only, transaction, utcnow
-from service.demo import demo_advisories
 from service.errors import NotAuthenticated, NotPermitted
 from service.reviews.concern import (
     CONCERN_RULES,
@@ -32,15 +29,13 @@ from service.reviews.schemas import ReviewCreate, ReviewRead
 from service.reviews.service import create_review
 from service.screening.index import ScreeningIndex
 from tests.audit.chain import entries
-from tests.factories import Members
+from tests.factories import Members, load_demo_advisories
 
 READER = "reader@example.edu"  # University of Example: vetted university
 ANALYST = "analyst@example.edu"
 POLY_READER = "reader@poly.example"  # Example Polytechnic: not vetted
 GOV_PUBLISHER = "publisher@gov.example"  # Office of Research Security: vetted government
 OPERATOR = "operator@node.example"
-
-_AUTHOR_BY_TIER = {"academia": ANALYST, "government": GOV_PUBLISHER}
 
 
 # --- the concern table, on facts ---------------------------------------------------------------
@@ -260,24 +255,8 @@ def test_operators_and_anonymous_callers_do_not_and_read_only_tokens_only_read()
 @pytest.fixture
 def demo(session_factory: sessionmaker[Session], members: Members) -> dict[str, str]:
     """The demo advisories, each written by its demo author; advisory ids by subject name."""
-    ids: dict[str, str] = {}
-    now = utcnow()
-    with transaction(session_factory) as session:
-        for raw in demo_advisories():
-            entry = dict(raw)
-            contributor = entry.pop("contributor_org")
-            entry["audience"] = [members.org_ids[name] for name in entry.get("audience", [])]
-            author = get_user_by_email(session, _AUTHOR_BY_TIER[entry["tier"]])
-            assert author.org.name == contributor
-            document = create_advisory(
-                session,
-                principal=principal_for(author),
-                node_id="test",
-                advisory_in=AdvisoryCreate.model_validate(entry),
-                now=now,
-            )
-            ids[document["subject"]["name"]] = document["id"]
-    return ids
+    documents = load_demo_advisories(session_factory, members)
+    return {name: document["id"] for name, document in documents.items()}
 
 
 def run(
