@@ -64,6 +64,7 @@ from service.db import make_engine, make_session_factory, read_only, transaction
 from service.demo import demo_advisories
 from service.screening.evaluation import (
     EVAL_SET_PATH,
+    HOLDOUT_SET_PATH,
     EvalCase,
     evaluate,
     format_report,
@@ -583,11 +584,11 @@ def ror_alarms(
 
 
 def evaluation_report(
-    cases: Sequence[EvalCase], indexes: Sequence[tuple[str, ScreeningIndex]]
+    runs: Sequence[tuple[str, Sequence[EvalCase], ScreeningIndex]],
 ) -> list[str]:
-    """The evaluation set's report (precision, recall, F1 per category) for each index."""
+    """Each set's report (precision, recall, F1 per category) on each index."""
     lines = []
-    for title, index in indexes:
+    for title, cases, index in runs:
 
         def search(query: str, country: str | None, index: ScreeningIndex = index) -> list[str]:
             # As the evaluation tests do: every subject returned counts, right or wrong.
@@ -619,7 +620,8 @@ def run(
 
     demo = demo_subjects()
     cases = load_cases()
-    avoid = reserved_keys(demo, [case.query for case in cases])
+    holdout = load_cases(HOLDOUT_SET_PATH)
+    avoid = reserved_keys(demo, [case.query for case in (*cases, *holdout)])
     step(f"generating {count:,} synthetic subjects ...")
     started = time.perf_counter()
     synthetic = list(synthetic_names.subjects(count, avoid=avoid.__contains__))
@@ -654,11 +656,16 @@ def run(
     demo_index = ScreeningIndex()
     demo_index.load(enumerate(demo, start=1))
     result.evaluation = evaluation_report(
-        cases,
         [
-            ("Evaluation, index over the 25 demo subjects", demo_index),
-            (f"Evaluation, index over the demo + {count:,} synthetic subjects", index),
-        ],
+            ("Evaluation set, index over the 25 demo subjects", cases, demo_index),
+            (
+                f"Evaluation set, index over the demo + {count:,} synthetic subjects",
+                cases,
+                index,
+            ),
+            ("Held-out set (written blind), the 25 demo subjects", holdout, demo_index),
+            (f"Held-out set, the demo + {count:,} synthetic subjects", holdout, index),
+        ]
     )
     del index
     step("tracing the memory of a build ...")

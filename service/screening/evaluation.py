@@ -24,6 +24,7 @@ from pathlib import Path
 __all__ = [
     "CATEGORIES",
     "EVAL_SET_PATH",
+    "HOLDOUT_SET_PATH",
     "EvalCase",
     "EvalReport",
     "EvalSetError",
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 EVAL_SET_PATH = Path(__file__).resolve().parents[2] / "tests/screening/data/screening-eval.jsonl"
+HOLDOUT_SET_PATH = EVAL_SET_PATH.with_name("screening-holdout.jsonl")
+"""Cases written blind, after the matcher was developed against ``EVAL_SET_PATH``: what the
+matcher scores on them says how it does on names nobody tuned it for."""
 
 # In report order: the easy forms first, then the scripts, then whole lines and the negatives.
 CATEGORIES: tuple[str, ...] = (

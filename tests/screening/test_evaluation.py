@@ -21,13 +21,16 @@ from service.demo import demo_advisories
 from service.screening.evaluation import (
     CATEGORIES,
     EVAL_SET_PATH,
+    HOLDOUT_SET_PATH,
     EvalCase,
     EvalSetError,
     Score,
+    Search,
     evaluate,
     format_report,
     load_cases,
 )
+from service.screening.index import ScreeningIndex
 
 MIN_CASES = 200
 MIN_PER_CATEGORY = 10
@@ -219,19 +222,29 @@ def test_format_report_shows_the_table_and_the_failures() -> None:
 # --- the acceptance run over the real matcher ------------------------------------------------
 
 
-def test_the_matcher_meets_the_bar_on_the_evaluation_set() -> None:
-    # Imported here so that the rest of this file runs while the matcher is being written.
-    from service.screening.index import ScreeningIndex
-
+def _demo_search() -> Search:
     index = ScreeningIndex()
     index.load((pk, advisory["subject"]) for pk, advisory in enumerate(demo_advisories(), start=1))
 
     def search(query: str, country: str | None) -> list[str]:
         return [hit.subject["name"] for hit in index.search(query, country=country, limit=20)]
 
-    report = evaluate(search, load_cases())
+    return search
+
+
+def test_the_matcher_meets_the_bar_on_the_evaluation_set() -> None:
+    report = evaluate(_demo_search(), load_cases())
     text = format_report(report)
     print(text)
     assert report.overall.f1 >= MIN_F1, text
     for category in ZERO_FALSE_MATCHES:
         assert report.false_positives(category) == 0, text
+
+
+def test_the_held_out_set_gets_no_false_match_at_all() -> None:
+    # Written blind after the matcher was built: its recall is reported by `make bench`, not
+    # held to a bar; but a false alarm on it is a defect like any other.
+    report = evaluate(_demo_search(), load_cases(HOLDOUT_SET_PATH))
+    text = format_report(report)
+    assert report.overall.fp == 0, text
+    assert len(load_cases(HOLDOUT_SET_PATH)) >= 150
