@@ -35,7 +35,8 @@ def test_the_screening_part_prints_every_section(capsys: pytest.CaptureFixture[s
     assert re.search(r"batch: screen_rows\(\) with 1,000 names, one transaction: \d+\.\d\d s", out)
     assert "aim, single-name p99 under 10 ms" in out
     assert "- but measured at 300" in out
-    assert "Evaluation, index over the demo + 300 synthetic subjects" in out
+    assert "Evaluation set, index over the demo + 300 synthetic subjects" in out
+    assert "Held-out set, the demo + 300 synthetic subjects" in out
     assert re.search(r"overall\s+\d+\s+\d\.\d{3}\s+\d\.\d{3}\s+\d\.\d{3}", out)
 
 
