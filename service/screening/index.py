@@ -141,7 +141,14 @@ class _Tables:
     transliterated: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     latin_loose: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     brands: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    identifiers: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     longest_chinese: int = 0
+
+
+def identifier_key(value: str) -> str:
+    """An identifier as compared: ``https://ror.org/01yqg2h08/``, ``01YQG2H08`` → ``01yqg2h08``;
+    Wikidata URLs and Q-ids alike."""
+    return value.strip().rstrip("/").rsplit("/", 1)[-1].casefold()
 
 
 def subject_key(subject: Mapping[str, Any]) -> str:
@@ -149,7 +156,7 @@ def subject_key(subject: Mapping[str, Any]) -> str:
     identifiers = subject.get("identifiers") or {}
     ror = identifiers.get("ror") if isinstance(identifiers, Mapping) else None
     if isinstance(ror, str) and ror.strip():
-        return "ror:" + ror.strip().rstrip("/").rsplit("/", 1)[-1].casefold()
+        return "ror:" + identifier_key(ror)
     tokens = name_tokens(str(subject.get("name", "")), keep_legal_forms=True)
     return f"name:{subject.get('country', '')}:{' '.join(tokens)}"
 
@@ -310,6 +317,13 @@ class ScreeningIndex:
                 count += 1
 
         for described in subject.by_pk.values():
+            identifiers = described.get("identifiers") or {}
+            if isinstance(identifiers, Mapping):
+                for scheme, value in identifiers.items():
+                    key = identifier_key(str(value))
+                    if key:
+                        entry = _Entry(subject, str(value), f"identifier ({scheme})", 1.0)
+                        add(tables.identifiers, key, entry)
             for value, kind in _names(described):
                 value = value.strip()
                 if not value:
@@ -427,6 +441,9 @@ class ScreeningIndex:
     def _match_part(self, part: QueryPart) -> Iterator[_Match]:
         weight = 0.97 if part.within_line else 1.0
         note = "in an affiliation line" if part.within_line else ""
+        if " " not in part.text:
+            for entry in self._tables.identifiers.get(identifier_key(part.text), ()):
+                yield _Match(entry, weight, note, part.text)
         if has_cjk(part.text):
             yield from self._match_chinese(part, weight, note)
             return

@@ -227,6 +227,15 @@ def test_a_chinese_name_continued_as_another_institution_is_not_that_name() -> N
     assert names(index, "中国科学院大学") == []
 
 
+@pytest.mark.parametrize(
+    "query", ["https://ror.org/01yqg2h08", "ror.org/01yqg2h08/", "01YQG2H08", "01yqg2h08"]
+)
+def test_a_ror_id_finds_its_subject(demo_index: ScreeningIndex, query: str) -> None:
+    [hit] = demo_index.search(query)
+    assert hit.subject["name"] == "Harbin Institute of Technology"
+    assert hit.matched_on == "identifier (ror): https://ror.org/01yqg2h08"
+
+
 def test_country_narrows_the_matches(demo_index: ScreeningIndex) -> None:
     assert names(demo_index, "HIT", country="CN") == ["Harbin Institute of Technology"]
     assert names(demo_index, "HIT", country="IL") == []
