@@ -1,4 +1,4 @@
-"""``python -m bench [advisories|federation|screening]``: the benchmarks on SQLite and
+"""``python -m bench [advisories|federation|screening|taxii]``: the benchmarks on SQLite and
 PostgreSQL, as plain-text tables (every part unless one is named)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
-from bench import advisories, federation, screening
+from bench import advisories, federation, screening, taxii
 from bench.databases import Unavailable, postgres_database, sqlite_database
 
 BACKENDS: dict[str, tuple[str, Callable[[], AbstractContextManager[str]]]] = {
@@ -62,11 +62,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=5_000,
         help="federation: advisories whose signed revisions the ceiling verifies",
     )
+    parser.add_argument(
+        "--taxii-count",
+        type=int,
+        default=10_000,
+        help="taxii: clear/green advisories in the TAXII collection pulled",
+    )
     args = parser.parse_args(argv)
     if args.count < 1 or args.batch < 1 or args.runs < 1 or args.warmup < 0:
         parser.error("--count, --batch and --runs must be positive, --warmup not negative")
     if not 1 <= args.sync_page <= 1000 or args.verify_count < 1:
         parser.error("--sync-page must be 1 to 1000 and --verify-count positive")
+    if args.taxii_count < 1:
+        parser.error("--taxii-count must be positive")
     return args
 
 
@@ -166,10 +174,31 @@ def run_screening(args: argparse.Namespace) -> None:
     print(f"(load average {_load()} after the screening part)", flush=True)
 
 
+def run_taxii(args: argparse.Namespace) -> None:
+    print(
+        f"trex TAXII benchmark: a full TAXII 2.1 pull of {args.taxii_count:,} advisories from a "
+        f"node process on loopback (SQLite, temporary file), medallion beside it; "
+        f"{os.cpu_count()} CPUs, load average {_load()} at the start",
+        flush=True,
+    )
+    result = taxii.run(
+        args.taxii_count,
+        batch=args.batch,
+        warmup=args.warmup,
+        runs=args.runs,
+        budget_s=args.budget,
+        log=_log,
+    )
+    print()
+    print("\n".join(taxii.report(result)), flush=True)
+    print(f"(load average {_load()} after the TAXII part)", flush=True)
+
+
 PARTS: dict[str, Callable[[argparse.Namespace], None]] = {
     "advisories": run_advisories,
     "federation": run_federation,
     "screening": run_screening,
+    "taxii": run_taxii,
 }
 
 

@@ -17,6 +17,7 @@ from service.api import (
     me,
     reviews,
     screening,
+    taxii,
 )
 from service.api.auth import install_web_sign_in
 from service.api.limits import BodySizeLimit
@@ -93,5 +94,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(federation.router)
     app.include_router(reviews.router)
     app.include_router(screening.router)
+    app.include_router(taxii.router)
     install_web_sign_in(app, settings)
     return app

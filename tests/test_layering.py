@@ -4,17 +4,24 @@
 - Only ``service/app.py`` and ``service/api/`` import FastAPI or Starlette, or Authlib's web
   integrations (``authlib.integrations``: its Starlette client, for OpenID Connect sign-in).
 - Only ``service/cli.py`` imports uvicorn.
+- ``trex_client`` (the SDK, ``clients/python/``) imports nothing of the node (``service``,
+  ``federation``, ``migrations``), and nothing but the standard library, httpx and pydantic: it
+  is installed into other people's systems with those two dependencies only.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+CLIENT_ROOT = ROOT / "clients" / "python"
+NODE_PACKAGES = ("service", "federation", "migrations")
+CLIENT_DEPENDENCIES = ("httpx", "pydantic", "trex_client")
 WEB_FRAMEWORKS = ("fastapi", "starlette")
 WEB_INTEGRATIONS = ("authlib.integrations",)
 _DYNAMIC_IMPORTERS = {"import_module", "__import__"}
@@ -86,10 +93,15 @@ def layering_violations(source: str, relative: PurePosixPath) -> list[Violation]
     in_service = parts[0] == "service"
     web_allowed = relative == PurePosixPath("service/app.py") or parts[:2] == ("service", "api")
     uvicorn_allowed = relative == PurePosixPath("service/cli.py")
+    in_client = parts[0] == "trex_client"
     violations = []
     for line, module in imported_modules(source, relative):
         top = _top(module)
-        if in_federation and top == "service":
+        if in_client and top in NODE_PACKAGES:
+            rule = "trex_client never imports the node"
+        elif in_client and top not in sys.stdlib_module_names and top not in CLIENT_DEPENDENCIES:
+            rule = "trex_client imports only the standard library, httpx and pydantic"
+        elif in_federation and top == "service":
             rule = "federation/ never imports service"
         elif in_service and _is_web(module) and not web_allowed:
             rule = "only service/app.py and service/api/ import the web framework"
@@ -119,6 +131,27 @@ def test_the_tree_keeps_its_layers() -> None:
         for relative in files
         for violation in layering_violations(
             (ROOT / relative).read_text(encoding="utf-8"), relative
+        )
+    ]
+    assert violations == [], "\n".join(str(v) for v in violations)
+
+
+def _client_sources() -> list[PurePosixPath]:
+    """The SDK's modules, relative to its distribution (``trex_client/…``)."""
+    return [
+        PurePosixPath(path.relative_to(CLIENT_ROOT).as_posix())
+        for path in sorted((CLIENT_ROOT / "trex_client").rglob("*.py"))
+    ]
+
+
+def test_the_sdk_imports_nothing_of_the_node() -> None:
+    files = _client_sources()
+    assert PurePosixPath("trex_client/_client.py") in files
+    violations = [
+        violation
+        for relative in files
+        for violation in layering_violations(
+            (CLIENT_ROOT / relative).read_text(encoding="utf-8"), relative
         )
     ]
     assert violations == [], "\n".join(str(v) for v in violations)
@@ -180,6 +213,12 @@ def test_the_allowed_places_really_import_what_they_may() -> None:
         ("service/asgi.py", "import uvicorn", "uvicorn"),
         ("service/api/deps.py", "from uvicorn import Config", "uvicorn"),
         ("service/db.py", "from uvicorn.config import Config", "uvicorn.config"),
+        ("trex_client/_client.py", "from service.errors import TrexError", "service.errors"),
+        ("trex_client/_models.py", "from service.advisories import schemas", "service.advisories"),
+        ("trex_client/cli.py", "import federation.canonical", "federation.canonical"),
+        ("trex_client/_core.py", "def f():\n    import migrations\n", "migrations"),
+        ("trex_client/cli.py", "import click", "click"),
+        ("trex_client/_core.py", "from sqlalchemy import select", "sqlalchemy"),
     ],
 )
 def test_a_forbidden_import_is_caught(path: str, source: str, module: str) -> None:
@@ -204,6 +243,10 @@ def test_a_forbidden_import_is_caught(path: str, source: str, module: str) -> No
         # A name that merely starts with 'service' is not the service package.
         ("federation/sync.py", "import services_registry"),
         ("service/advisories/service.py", "import fastapi_like_helper"),
+        ("trex_client/_client.py", "import httpx\nimport asyncio"),
+        ("trex_client/_models.py", "from pydantic import BaseModel"),
+        ("trex_client/_client.py", "from . import _core\nfrom ._errors import TrexError"),
+        ("trex_client/cli.py", "import argparse\nfrom trex_client._client import TrexClient"),
     ],
 )
 def test_an_allowed_import_passes(path: str, source: str) -> None:

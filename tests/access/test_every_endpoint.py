@@ -64,6 +64,16 @@ AUDIENCE: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/admin/peers/{node_id}"): "operator",
     ("GET", "/v1/admin/groups"): "operator",
     ("POST", "/v1/admin/groups"): "operator",
+    # TAXII 2.1 (docs/taxii.md): anonymous callers get the TLP:CLEAR objects.
+    ("GET", "/taxii2/"): "anyone",
+    ("GET", "/taxii2/api/"): "anyone",
+    ("GET", "/taxii2/api/collections/"): "anyone",
+    ("GET", "/taxii2/api/collections/{collection_id}/"): "anyone",
+    ("GET", "/taxii2/api/collections/{collection_id}/objects/"): "anyone",
+    ("GET", "/taxii2/api/collections/{collection_id}/objects/{object_id}/"): "anyone",
+    ("GET", "/taxii2/api/collections/{collection_id}/objects/{object_id}/versions/"): "anyone",
+    ("GET", "/taxii2/api/collections/{collection_id}/manifest/"): "anyone",
+    ("GET", "/taxii2/schemas/advisory-extension-1.json"): "public",
 }
 
 _IDS = {
@@ -73,6 +83,8 @@ _IDS = {
     "user_id": "00000000-0000-4000-8000-000000000000",
     "token_id": "0000000000000000",
     "node_id": "zz",
+    "collection_id": "00000000-0000-4000-8000-000000000000",
+    "object_id": "report--00000000-0000-4000-8000-000000000000",
 }
 # A body that is valid where one is needed, so a refusal is about the caller, not the body.
 _BODIES: dict[tuple[str, str], Any] = {
@@ -130,7 +142,12 @@ def test_a_bad_token_is_refused_everywhere_it_is_read(client: TestClient, member
     for method, route in [r for r, who in AUDIENCE.items() if who not in ("public", "peer")]:
         response = _call(client, method, route, bearer("trex_0000000000000000_nope"))
         assert response.status_code == 401, (method, route, response.text)
-        assert_unauthenticated(response)
+        if route.startswith("/taxii2/"):
+            # TAXII clients read TAXII error resources, not problem documents.
+            assert response.json()["http_status"] == "401"
+            assert response.headers["www-authenticate"].startswith("Bearer")
+        else:
+            assert_unauthenticated(response)
 
 
 @pytest.mark.parametrize("audience", ["member", "writer", "operator"])
