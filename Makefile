@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 export TREX_DATA_DIR ?= ./trex-data
 
-.PHONY: run test lint format bench demo-federation venv clean
+.PHONY: run test lint format bench loadtest demo-federation venv clean
 
 # The node and its SDK (clients/python: the trex_client package and the trex command).
 $(STAMP): pyproject.toml clients/python/pyproject.toml
@@ -41,6 +41,11 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
+
+# A minute of mixed traffic (lists, screens, batches) at 200 requests/s against a node on
+# PostgreSQL (TREX_TEST_POSTGRES_URL, else the local server); not part of `make test`.
+loadtest: $(STAMP)
+	$(BIN)/python -m bench.loadtest
 
 # Four nodes on loopback (us, uk, ca in five-eyes; xx outside), one sync, what each holds.
 demo-federation: $(STAMP)

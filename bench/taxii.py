@@ -257,7 +257,7 @@ class Server:
 
 
 @contextmanager
-def serve_trex(database_url: str, data_dir: Path) -> Iterator[Server]:
+def serve_trex(database_url: str, data_dir: Path, *, workers: int = 1) -> Iterator[Server]:
     """``trex-node serve`` on the database, yielded once ``/readyz`` answers 200."""
     # Nothing of the caller's TREX_* settings: the node has only its own.
     env = {k: v for k, v in os.environ.items() if not k.startswith("TREX_")}
@@ -268,12 +268,18 @@ def serve_trex(database_url: str, data_dir: Path) -> Iterator[Server]:
         TREX_NODE_NAME="Benchmark node",
         TREX_NODE_COUNTRY="CA",
         TREX_SYNC_INTERVAL_SECONDS="0",
+        # One client on loopback measuring throughput: the rate limits would be what it measured.
+        TREX_RATE_LIMIT_TOKEN_PER_SECOND="0",
+        TREX_RATE_LIMIT_ADDRESS_PER_SECOND="0",
     )
 
     def command(port: int) -> list[str]:
         # The node's public URL is where it is served: the TAXII discovery names it.
         env["TREX_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
-        return [str(TREX_NODE), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        return [
+            *(str(TREX_NODE), "serve", "--host", "127.0.0.1", "--port", str(port)),
+            *("--workers", str(workers)),
+        ]
 
     def ready(client: httpx.Client) -> bool:
         return client.get("/readyz").status_code == 200

@@ -20,7 +20,9 @@ from service.api import (
     taxii,
 )
 from service.api.auth import install_web_sign_in
+from service.api.hardening import install_hardening
 from service.api.limits import BodySizeLimit
+from service.api.metrics import install_metrics
 from service.api.problems import install_problem_handlers
 from service.db import make_engine, make_session_factory, utcnow
 from service.peering.runner import SyncRunner
@@ -96,4 +98,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(screening.router)
     app.include_router(taxii.router)
     install_web_sign_in(app, settings)
+    # Outside the others: its headers go on every response, and its limits come first.
+    install_hardening(app, settings)
+    # Outermost: every request, a refused one too, gets an id, a log line and its latency.
+    install_metrics(app)
     return app

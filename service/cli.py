@@ -153,7 +153,17 @@ def serve(host: str, port: int, workers: int) -> None:
         raise click.ClickException("This data directory has no node: run 'trex-node init' first.")
     import uvicorn
 
-    uvicorn.run("service.asgi:app", host=host, port=port, workers=workers, log_level="info")
+    from service.observability.logs import logging_config
+
+    # JSON log lines in every worker; the app writes one line per request (uvicorn's is off).
+    uvicorn.run(
+        "service.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=logging_config(),
+        access_log=False,
+    )
 
 
 @main.command("demo")

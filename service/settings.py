@@ -170,6 +170,36 @@ class Settings(BaseSettings):
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
     secure_cookies: bool = False
     """Mark the session cookie Secure; defaults to true when ``public_url`` is https."""
+    # Rate limits (service/api/hardening.py), per worker process: requests a second and burst,
+    # per bearer token and per client address; a rate of 0 turns that limit off.
+    rate_limit_token_per_second: float = Field(default=20.0, ge=0)
+    rate_limit_token_burst: int = Field(default=100, ge=1)
+    rate_limit_address_per_second: float = Field(default=50.0, ge=0)
+    rate_limit_address_burst: int = Field(default=200, ge=1)
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client.
+    trusted_proxies: tuple[str, ...] = ()
+    # Browser origins allowed to call the API cross-origin (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_exact(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            parts = urlsplit(origin)
+            # Exact origins only: a wildcard would let every site read members' answers.
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.org")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -65,6 +65,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         node_id="test",
         node_name="Test node",
         node_country="CA",
+        # Tests fire hundreds of requests a second from one client; tests/hardening/ sets limits.
+        rate_limit_token_per_second=0,
+        rate_limit_address_per_second=0,
     )
 
 

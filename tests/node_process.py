@@ -33,6 +33,9 @@ def node_environment(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TREX_")}
     env["TREX_DATA_DIR"] = str(data_dir)
     env["PYTHONUNBUFFERED"] = "1"
+    # Tests fire requests faster than any member would; tests/hardening/ covers the limits.
+    env["TREX_RATE_LIMIT_TOKEN_PER_SECOND"] = "0"
+    env["TREX_RATE_LIMIT_ADDRESS_PER_SECOND"] = "0"
     env.update(extra)
     return env
 

@@ -30,6 +30,7 @@ from service.db import read_only, transaction
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not signed in, or bad credentials", **PROBLEM_CONTENT},
+    400: {"description": "Malformed body: not JSON, or not decodable", **PROBLEM_CONTENT},
     403: {"description": "Not an operator, or a read-only token", **PROBLEM_CONTENT},
     404: {"description": "No such org, user or token", **PROBLEM_CONTENT},
     409: {"description": "Conflicts with what exists", **PROBLEM_CONTENT},

@@ -25,6 +25,7 @@ from service.peering.schemas import GroupCreate, GroupRead, PeerCreate, PeerKeyR
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not signed in, or bad credentials", **PROBLEM_CONTENT},
+    400: {"description": "Malformed body: not JSON, or not decodable", **PROBLEM_CONTENT},
     403: {"description": "Not an operator, or a read-only token", **PROBLEM_CONTENT},
     404: {"description": "No such peer", **PROBLEM_CONTENT},
     409: {"description": "A key id already pinned to another key", **PROBLEM_CONTENT},

@@ -30,6 +30,7 @@ _READ_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **_READ_ERRORS,
+    400: {"description": "Malformed body: not JSON, or not decodable", **PROBLEM_CONTENT},
     403: {"description": "The caller's role or org may not write this", **PROBLEM_CONTENT},
     409: {
         "description": "Based on a stale revision, or not allowed in this state",

@@ -164,7 +164,13 @@ def notify(peer: PeerDep, factory: SessionFactoryDep, nodes: NodeKeysDep, now: N
     return _signed_json({"status": "accepted"}, nodes=nodes, nonce=peer.nonce, status=202)
 
 
-@router.get("/v1/federation/status")
+@router.get(
+    "/v1/federation/status",
+    responses={
+        401: {"description": "Not signed in, or bad credentials", **PROBLEM_CONTENT},
+        403: {"description": "Not an operator", **PROBLEM_CONTENT},
+    },
+)
 def federation_status(
     principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> dict[str, Any]:

@@ -21,6 +21,7 @@ _READ_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
     401: _READ_ERRORS[401],
+    400: {"description": "Malformed body: not JSON, or not decodable", **PROBLEM_CONTENT},
     403: {
         "description": "The operator role, or a read-only token, cannot run a review",
         **PROBLEM_CONTENT,

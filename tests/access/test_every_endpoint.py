@@ -50,6 +50,7 @@ AUDIENCE: dict[tuple[str, str], str] = {
     ("GET", "/v1/federation/feed"): "peer",
     ("POST", "/v1/federation/notify"): "peer",
     ("GET", "/v1/federation/status"): "operator",
+    ("GET", "/metrics"): "operator",
     ("GET", "/v1/admin/orgs"): "operator",
     ("POST", "/v1/admin/orgs"): "operator",
     ("PATCH", "/v1/admin/orgs/{org_id}"): "operator",

@@ -1,0 +1,218 @@
+"""``make loadtest``: mixed traffic at a fixed rate against a node on PostgreSQL, on loopback.
+
+A fresh PostgreSQL database gets the benchmark's members and ``--advisories`` synthetic
+advisories; ``trex-node serve`` (``--workers``) serves it on a free loopback port; then for
+``--seconds`` requests are *started* at ``--rate`` per second whatever the answers take (an open
+loop: a slow server meets the same arrivals and queues them, as it would in production):
+
+- 60 % advisory lists (``GET /v1/advisories`` with a filter, 50 per page),
+- 30 % single-name screens (``GET /v1/screen``, names from the screening evaluation set),
+- 10 % batch screens (``POST /v1/screen/batch``, 20 names each).
+
+It prints throughput, p50/p99 per kind and every error (any status other than 200, or no
+answer). The aim (issue 8): no errors and p99 under 100 ms at 200 requests per second on
+2 cores. Not part of ``make test``: it takes a minute and needs the machine to itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench.databases import Unavailable, postgres_database
+from bench.load import load, make_members
+from bench.taxii import serve_trex
+from bench.timing import Timing
+from service.db import make_engine, make_session_factory, utcnow
+from service.screening.evaluation import load_cases
+
+MIX = (("list", 0.6), ("screen", 0.3), ("batch", 0.1))
+BATCH_NAMES = 20
+LIST_FILTERS = (
+    {"country": "CN"},
+    {"risk": "high"},
+    {"country": "CN", "risk": "very_high"},
+    {"q": "university"},
+    {"tier": "academia"},
+    {},
+)
+
+
+@dataclass
+class Outcome:
+    kind: str
+    started: float
+    seconds: float
+    status: int | None
+    error: str = ""
+
+
+@dataclass
+class Run:
+    outcomes: list[Outcome] = field(default_factory=list)
+    wall: float = 0.0
+    late_starts: int = 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.loadtest", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="requests started per second")
+    parser.add_argument("--advisories", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of the node")
+    return parser.parse_args(argv)
+
+
+def _kinds(count: int, rng: random.Random) -> list[str]:
+    names = [kind for kind, _ in MIX]
+    weights = [share for _, share in MIX]
+    return rng.choices(names, weights, k=count)
+
+
+async def _one(
+    client: httpx.AsyncClient, kind: str, rng: random.Random, names: list[str], begun: float
+) -> Outcome:
+    started = time.perf_counter()
+    try:
+        if kind == "list":
+            params = {"limit": "50", **rng.choice(LIST_FILTERS)}
+            response = await client.get("/v1/advisories", params=params)
+        elif kind == "screen":
+            response = await client.get("/v1/screen", params={"q": rng.choice(names)})
+        else:
+            rows = [{"name": rng.choice(names)} for _ in range(BATCH_NAMES)]
+            response = await client.post("/v1/screen/batch", json=rows)
+        await response.aread()
+        status: int | None = response.status_code
+        error = "" if response.status_code == 200 else response.text[:200]
+    except httpx.HTTPError as exc:
+        status, error = None, f"{type(exc).__name__}: {exc}"
+    return Outcome(kind, started - begun, time.perf_counter() - started, status, error)
+
+
+async def drive(url: str, token: str, *, rate: float, seconds: float, names: list[str]) -> Run:
+    """Start ``rate`` requests a second for ``seconds``, each on its own task; wait for all."""
+    rng = random.Random(20261129)
+    count = int(rate * seconds)
+    kinds = _kinds(count, rng)
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    run = Run()
+    async with httpx.AsyncClient(
+        base_url=url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=httpx.Timeout(10.0),
+        limits=limits,
+    ) as client:
+        begun = time.perf_counter()
+        tasks = []
+        for number, kind in enumerate(kinds):
+            due = begun + number / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -0.01:
+                run.late_starts += 1
+            tasks.append(asyncio.create_task(_one(client, kind, rng, names, begun)))
+        run.outcomes = list(await asyncio.gather(*tasks))
+        run.wall = time.perf_counter() - begun
+    return run
+
+
+def report(run: Run, *, rate: float, seconds: float, workers: int, advisories: int) -> list[str]:
+    ok = [o for o in run.outcomes if o.status == 200]
+    errors = [o for o in run.outcomes if o.status != 200]
+    lines = [
+        f"trex load test: {rate:.0f} requests/s for {seconds:.0f} s against a node on PostgreSQL "
+        f"({advisories:,} advisories, {workers} uvicorn workers), loopback; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end",
+        "",
+        f"{'kind':<10}{'requests':>10}{'errors':>8}{'p50':>11}{'p99':>11}{'max':>11}",
+        "-" * 61,
+    ]
+    for kind in [k for k, _ in MIX] + ["all"]:
+        chosen = [o for o in run.outcomes if kind in ("all", o.kind)]
+        timing = Timing(tuple(sorted(o.seconds * 1000 for o in chosen if o.status == 200)))
+        failed = sum(1 for o in chosen if o.status != 200)
+        if not timing.samples:
+            lines.append(f"{kind:<10}{len(chosen):>10}{failed:>8}")
+            continue
+        lines.append(
+            f"{kind:<10}{len(chosen):>10}{failed:>8}"
+            f"{timing.p50:>8.1f} ms{timing.p99:>8.1f} ms{timing.samples[-1]:>8.1f} ms"
+        )
+    achieved = len(ok) / run.wall if run.wall else 0.0
+    overall = Timing(tuple(sorted(o.seconds * 1000 for o in ok)))
+    p99 = overall.p99 if overall.samples else float("inf")
+    lines += [
+        "-" * 61,
+        f"completed {len(ok):,} of {len(run.outcomes):,} in {run.wall:.1f} s: "
+        f"{achieved:.0f} answered requests/s; {run.late_starts} requests started late (>10 ms)",
+        f"aim, no errors and p99 under 100 ms at {rate:.0f}/s: "
+        + ("met" if not errors and p99 < 100 else "NOT met"),
+    ]
+    for kind, count in Counter((o.kind, o.status, o.error[:80]) for o in errors).most_common(10):
+        lines.append(f"  error: {kind[0]} status={kind[1]} x{count}: {kind[2]}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = [case.query for case in load_cases()]
+    try:
+        database = postgres_database()
+        url = database.__enter__()
+    except Unavailable as exc:
+        print(f"load test needs PostgreSQL: {exc}", file=sys.stderr)
+        return 1
+    try:
+        engine = make_engine(url)
+        factory = make_session_factory(engine)
+        now = utcnow()
+        members = make_members(factory, now)
+        print(f"... loading {args.advisories:,} advisories ...", file=sys.stderr, flush=True)
+        load(factory, members, count=args.advisories, batch=1_000, now=now)
+        engine.dispose()
+        with (
+            tempfile.TemporaryDirectory(prefix="trex-loadtest-") as directory,
+            serve_trex(url, Path(directory), workers=args.workers) as server,
+        ):
+            server.settle()
+            print(
+                f"... {args.rate:.0f} requests/s for {args.seconds:.0f} s ...",
+                file=sys.stderr,
+                flush=True,
+            )
+            run = asyncio.run(
+                drive(
+                    server.url,
+                    members.reader_token,
+                    rate=args.rate,
+                    seconds=args.seconds,
+                    names=names,
+                )
+            )
+    finally:
+        database.__exit__(None, None, None)
+    lines = report(
+        run,
+        rate=args.rate,
+        seconds=args.seconds,
+        workers=args.workers,
+        advisories=args.advisories,
+    )
+    print("\n".join(lines))
+    return 0 if all(o.status == 200 for o in run.outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
