@@ -10,7 +10,7 @@ Only public functions of ``service`` are used, so the benchmark measures what th
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -89,11 +89,19 @@ def write_batch(session: Session, batch: list[NewRevision], *, now: datetime) ->
 
 
 def load(
-    factory: sessionmaker[Session], members: Members, *, count: int, batch: int, now: datetime
+    factory: sessionmaker[Session],
+    members: Members,
+    *,
+    count: int,
+    batch: int,
+    now: datetime,
+    adapt: Callable[[GeneratedAdvisory], GeneratedAdvisory] | None = None,
 ) -> LoadStats:
-    """Write ``count`` advisories, ``batch`` advisories per transaction."""
+    """Write ``count`` advisories, ``batch`` advisories per transaction; ``adapt`` changes each
+    generated advisory first (the TAXII bench keeps only what TAXII serves)."""
     stats = LoadStats()
-    chunks = _batches(generate(count, members.org_ids), batch)
+    generated = generate(count, members.org_ids)
+    chunks = _batches(map(adapt, generated) if adapt else generated, batch)
     while True:
         started = time.perf_counter()
         chunk = next(chunks, None)

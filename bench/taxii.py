@@ -57,11 +57,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from taxii2client.v21 import Server as TaxiiServer
 from taxii2client.v21 import as_pages
 
-from bench.data import NODE_ID, GeneratedAdvisory, generate
+from bench.data import NODE_ID, GeneratedAdvisory
 from bench.databases import sqlite_database
-from bench.load import LoadStats, Members, make_members, new_revisions, write_batch
+from bench.load import LoadStats, Members, load, make_members
 from bench.timing import Timing, time_interleaved
-from service.db import make_engine, make_session_factory, transaction, utcnow
+from service.db import make_engine, make_session_factory, utcnow
 from service.taxii.service import COLLECTIONS, MAX_LIMIT
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
@@ -125,23 +125,7 @@ def load_visible(
     factory: sessionmaker[Session], members: Members, *, count: int, batch: int, now: datetime
 ) -> LoadStats:
     """Write ``count`` visible advisories, ``batch`` per transaction (``bench.load``'s path)."""
-    stats = LoadStats()
-    items = (_visible(item) for item in generate(count, members.org_ids))
-    while True:
-        started = time.perf_counter()
-        chunk = [item for _, item in zip(range(batch), items, strict=False)]
-        stats.generate_seconds += time.perf_counter() - started
-        if not chunk:
-            return stats
-        started = time.perf_counter()
-        revisions = new_revisions(chunk, members)
-        with transaction(factory) as session:
-            write_batch(session, revisions, now=now)
-        elapsed = time.perf_counter() - started
-        stats.seconds += elapsed
-        stats.batches.append(elapsed)
-        stats.advisories += len(chunk)
-        stats.revisions += len(revisions)
+    return load(factory, members, count=count, batch=batch, now=now, adapt=_visible)
 
 
 # --- the servers ------------------------------------------------------------------------------
