@@ -46,11 +46,11 @@ def _known_country(code: str) -> str:
 
 # C0 control characters other than tab and line breaks: never meaningful in a name or a text,
 # and PostgreSQL cannot store NUL at all (it would fail the write, or the query, with a 500).
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _no_control_characters(value: str) -> str:
-    if _CONTROL_CHARACTERS.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise ValueError("must not contain control characters")
     return value
 

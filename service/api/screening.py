@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.access.principal import Principal
+from service.advisories.schemas import CONTROL_CHARACTERS
 from service.api.deps import (
     NowDep,
     PrincipalDep,
@@ -65,9 +65,6 @@ CSV_REPORT_COLUMNS = (
 )
 CSV_MEDIA_TYPE = "text/csv"
 JSON_MEDIA_TYPE = "application/json"
-# C0 controls other than tab and line breaks, and DEL: as in advisory texts, never meaningful,
-# and PostgreSQL cannot store NUL at all.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A spreadsheet runs a cell that starts with one of these as a formula: report cells that would
 # (a crafted name from a peer's advisory, or from the uploaded file) get a leading quote.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -274,7 +271,7 @@ def _decode(body: bytes) -> str:
 
 
 def _check_text(value: str, name: str) -> str:
-    if _CONTROL_CHARACTERS.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise InvalidInput.for_field(name, "must not contain control characters")
     return value
 

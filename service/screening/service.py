@@ -11,7 +11,6 @@ withdrawn ones no longer are.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 from service.access.policy import visible_clause
 from service.access.principal import Principal
 from service.advisories.models import Advisory, AdvisoryRevision
+from service.advisories.schemas import CONTROL_CHARACTERS
 from service.advisories.service import read_is_audited
 from service.audit.service import record_by
 from service.errors import InvalidInput
@@ -36,7 +36,6 @@ MAX_MATCHES = 50
 # Subjects asked of the index per name: the policy may drop some, and the caller asked for
 # ``limit`` visible ones.
 _CANDIDATES = 100
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _RISK_ORDER = {"very_high": 0, "high": 1, "medium": 2, "low": 3}
 
 
@@ -55,7 +54,7 @@ def check_name(value: str, field: str) -> str:
         raise InvalidInput.for_field(field, "must not be empty")
     if len(name) > MAX_NAME_CHARS:
         raise InvalidInput.for_field(field, f"must be at most {MAX_NAME_CHARS} characters")
-    if _CONTROL_CHARACTERS.search(name):
+    if CONTROL_CHARACTERS.search(name):
         raise InvalidInput.for_field(field, "must not contain control characters")
     return name
 
