@@ -29,6 +29,7 @@ from service.peering.runner import SyncRunner
 from service.peering.service import NodeKeys
 from service.screening.index import ScreeningIndex
 from service.settings import Settings
+from service.web.install import install_web
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -97,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(reviews.router)
     app.include_router(screening.router)
     app.include_router(taxii.router)
+    install_web(app)
     install_web_sign_in(app, settings)
     # Outside the others: its headers go on every response, and its limits come first.
     install_hardening(app, settings)

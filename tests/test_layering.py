@@ -1,8 +1,9 @@
 """The layering rules of SPEC section 2 and STYLE.md, checked on the source itself.
 
 - ``federation/`` is a protocol library: it never imports ``service``.
-- Only ``service/app.py`` and ``service/api/`` import FastAPI or Starlette, or Authlib's web
-  integrations (``authlib.integrations``: its Starlette client, for OpenID Connect sign-in).
+- Only ``service/app.py``, ``service/api/`` (JSON) and ``service/web/`` (pages) import FastAPI or
+  Starlette, or Authlib's web integrations (``authlib.integrations``: its Starlette client, for
+  OpenID Connect sign-in).
 - Only ``service/cli.py`` imports uvicorn.
 - ``trex_client`` (the SDK, ``clients/python/``) imports nothing of the node (``service``,
   ``federation``, ``migrations``), and nothing but the standard library, httpx and pydantic: it
@@ -91,7 +92,10 @@ def layering_violations(source: str, relative: PurePosixPath) -> list[Violation]
     parts = relative.parts
     in_federation = parts[0] == "federation"
     in_service = parts[0] == "service"
-    web_allowed = relative == PurePosixPath("service/app.py") or parts[:2] == ("service", "api")
+    web_allowed = relative == PurePosixPath("service/app.py") or parts[:2] in {
+        ("service", "api"),
+        ("service", "web"),
+    }
     uvicorn_allowed = relative == PurePosixPath("service/cli.py")
     in_client = parts[0] == "trex_client"
     violations = []
@@ -104,7 +108,7 @@ def layering_violations(source: str, relative: PurePosixPath) -> list[Violation]
         elif in_federation and top == "service":
             rule = "federation/ never imports service"
         elif in_service and _is_web(module) and not web_allowed:
-            rule = "only service/app.py and service/api/ import the web framework"
+            rule = "only service/app.py, service/api/ and service/web/ import the web framework"
         elif in_service and top == "uvicorn" and not uvicorn_allowed:
             rule = "only service/cli.py imports uvicorn"
         else:

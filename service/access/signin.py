@@ -6,9 +6,14 @@ address maps to an org through the email domains the operator registered for it
 domain becomes a ``reader`` of the org. Nothing else from the provider is trusted: no name, no
 group, no role.
 
+For the demo, and for nodes without a provider, a user may also sign in to the web pages with
+one of their bearer tokens (``sign_in_with_token``); the session then lasts only while that
+token does, and is read-only when the token is.
+
 A web session is re-checked on every request (``principal_for_web_session``), so suspending an
-org or disabling a user ends its sessions at once. A session may only read: its principal is
-read-only, whatever the user's role, and writing needs a bearer token.
+org, disabling a user or revoking the sign-in token ends its sessions at once. On ``/v1`` a
+session may only read (``service/api/deps.py``); the web pages write with it, behind a CSRF
+token (``service/web/security.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from sqlalchemy.orm import Session
 from service.access.models import OrgDomain, User
 from service.access.principal import Principal, principal_for
 from service.access.service import add_user
+from service.access.tokens import authenticate, current_token, token_id_of
 from service.audit.service import record
 from service.errors import NotPermitted
 
@@ -29,6 +35,7 @@ __all__ = [
     "SignInRefused",
     "principal_for_web_session",
     "sign_in_by_email",
+    "sign_in_with_token",
 ]
 
 JIT_ROLE = "reader"
@@ -115,7 +122,21 @@ def sign_in_by_email(session: Session, *, email: str, verified: bool, now: datet
     return user
 
 
-def _record_sign_in(session: Session, user: User, *, created: bool, now: datetime) -> None:
+def sign_in_with_token(session: Session, raw: str, *, now: datetime) -> tuple[str, str]:
+    """The user id and token id behind a bearer token typed into the sign-in page.
+
+    Raises ``NotAuthenticated`` for a token that does not hold, as ``/v1`` would.
+    """
+    principal = authenticate(session, raw, now=now)
+    user = session.get(User, principal.user_id)
+    assert user is not None  # authenticate found it
+    _record_sign_in(session, user, created=False, now=now, method="token")
+    return user.id, token_id_of(raw)
+
+
+def _record_sign_in(
+    session: Session, user: User, *, created: bool, now: datetime, method: str = "oidc"
+) -> None:
     # Web sign-ins, and the accounts they create, are administrative events: keep them.
     record(
         session,
@@ -123,7 +144,7 @@ def _record_sign_in(session: Session, user: User, *, created: bool, now: datetim
         actor_org_id=user.org_id,
         action="auth.sign_in",
         target=user.id,
-        detail={"created_user": created, "role": user.role},
+        detail={"created_user": created, "role": user.role, "method": method},
         now=now,
     )
 
@@ -143,13 +164,21 @@ def _check_active(org_name: str, org_status: str, user_status: str, email: str) 
         )
 
 
-def principal_for_web_session(session: Session, *, user_id: str) -> Principal | None:
-    """The read-only principal of a signed-in web session, or None once it no longer holds.
+def principal_for_web_session(
+    session: Session, *, user_id: str, token_id: str | None = None, now: datetime | None = None
+) -> Principal | None:
+    """The principal of a signed-in web session, or None once it no longer holds.
 
     Called on every request that presents a session, so a user disabled, an org suspended
-    (or a user removed) since sign-in stops at once.
+    (or a user removed) since sign-in stops at once; so does a session signed in with a token
+    (``token_id``) once that token is revoked or expired. Read-only when that token is.
     """
     user = session.get(User, user_id)
     if user is None or user.status != "active" or user.org.status != "active":
         return None
-    return principal_for(user, read_only=True)
+    if token_id is None:
+        return principal_for(user)
+    token = current_token(session, token_id, now=now) if now is not None else None
+    if token is None or token.user_id != user.id:
+        return None
+    return principal_for(user, read_only=token.read_only)

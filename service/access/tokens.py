@@ -66,6 +66,19 @@ def _split(raw: str) -> tuple[str, str]:
     return token_id, secret
 
 
+def token_id_of(raw: str) -> str:
+    """The public id part of a token's text (``NotAuthenticated`` when malformed)."""
+    return _split(raw)[0]
+
+
+def current_token(session: Session, token_id: str, *, now: datetime) -> ApiToken | None:
+    """The token with this id while it is neither revoked nor expired."""
+    token = session.get(ApiToken, token_id)
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        return None
+    return token
+
+
 def authenticate(session: Session, raw: str, *, now: datetime) -> Principal:
     """The principal behind a bearer token, or ``NotAuthenticated`` for any bad token."""
     token_id, secret = _split(raw)

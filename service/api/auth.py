@@ -9,8 +9,9 @@ the verified email address is.
 
 The session cookie (Starlette's ``SessionMiddleware``: signed with itsdangerous, HttpOnly,
 SameSite=Lax, Secure when ``secure_cookies``) holds the login's state while it runs and then only
-the user id and the sign-in time. It is accepted for reading only (``deps.get_principal``);
-writing takes a bearer token, so the cookie opens no cross-site request forgery.
+the user id and the sign-in time. On ``/v1`` it is accepted for reading only
+(``deps.get_principal``), so the API opens no cross-site request forgery; the web pages
+(``service/web/``) write with it behind a CSRF token.
 """
 
 from __future__ import annotations
@@ -53,11 +54,11 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "The httpx module is deprecated", DeprecationWarning)
     from authlib.integrations.starlette_client import OAuth
 
-__all__ = ["install_web_sign_in", "session_cookie_name"]
+__all__ = ["install_web_sign_in", "local_path", "session_cookie_name"]
 
 _SESSION_PROVIDER = "idp"
 _PENDING = "signin"  # the provider and landing page of a login under way
-_DEFAULT_LANDING = "/v1/me"
+_DEFAULT_LANDING = "/"
 # Asymmetric algorithms only: the provider's JWKS is public, so an HMAC or "none" token could
 # be made by anyone who read it.
 _ID_TOKEN_ALGORITHMS = frozenset(
@@ -106,8 +107,15 @@ def session_cookie_name(settings: Settings) -> str:
 def install_web_sign_in(app: FastAPI, settings: Settings) -> None:
     """Add the ``/auth`` routes; with providers configured, the OAuth clients and sessions."""
     app.include_router(router)
-    if not settings.oidc_providers:
-        return
+    # The web pages' sessions (token sign-in, CSRF tokens) need it with or without a provider.
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.resolved_session_secret(),
+        session_cookie=session_cookie_name(settings),
+        max_age=settings.session_ttl_hours * 3600,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
     oauth = OAuth()
     for provider in settings.oidc_providers:
         oauth.register(
@@ -123,14 +131,6 @@ def install_web_sign_in(app: FastAPI, settings: Settings) -> None:
             },
         )
     app.state.oauth = oauth
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.resolved_session_secret(),
-        session_cookie=session_cookie_name(settings),
-        max_age=settings.session_ttl_hours * 3600,
-        same_site="lax",
-        https_only=settings.secure_cookies,
-    )
 
 
 def _page(status: int, title: str, message: str, advice: str = "", link: str = "") -> HTMLResponse:
@@ -166,12 +166,15 @@ def _provider(settings: Settings, name: str | None) -> OidcProvider | None:
 
 
 def _session(request: Request) -> dict[str, Any] | None:
-    """The request's session, or None when the node has no sign-in (no session middleware)."""
+    """The request's session, or None when the node has no provider to sign in with."""
+    settings: Settings = request.app.state.settings
     session = request.scope.get("session")
-    return cast(dict[str, Any], session) if session is not None else None
+    if session is None or not settings.oidc_providers:
+        return None
+    return cast(dict[str, Any], session)
 
 
-def _local_path(value: str | None) -> str:
+def local_path(value: str | None) -> str:
     """Where to land after sign-in: a path on this node, never another site."""
     # "//host" and "/\\host" are read by browsers as another site; no backslash anywhere.
     if (
@@ -245,7 +248,7 @@ async def login(
         await _checked_metadata(client, chosen)
         # A new login replaces whatever this browser had: a half-done login, or a sign-in.
         session.clear()
-        session[_PENDING] = {"provider": chosen.name, "next": _local_path(next_path)}
+        session[_PENDING] = {"provider": chosen.name, "next": local_path(next_path)}
         redirect = cast(
             Response,
             await client.authorize_redirect(request, f"{settings.public_url}/auth/callback"),
@@ -291,7 +294,7 @@ async def callback(
         _log.info("sign-in refused via %s: %s", chosen.name, exc.reason)
         session.clear()
         return _page(403, "Sign-in refused", exc.detail, exc.advice)
-    landing = _local_path(pending.get("next"))
+    landing = local_path(pending.get("next"))
     # A fresh session: nothing from before the sign-in is carried over into it.
     session.clear()
     session[SESSION_USER] = user_id
@@ -346,7 +349,7 @@ def _sign_in(factory: sessionmaker[Session], email: str, verified: bool, now: da
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     """End this browser's session."""
-    session = _session(request)
+    session = request.scope.get("session")
     if session is not None:
         session.clear()
     return _page(200, "Signed out", "You are signed out of this node.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
 
@@ -59,27 +60,32 @@ SESSION_USER = "uid"
 """Key of the signed-in user's id in the browser session (set by ``/auth/callback``)."""
 SESSION_SIGNED_IN_AT = "at"
 """Key of the sign-in time (Unix seconds) in the browser session."""
+SESSION_TOKEN = "tid"  # noqa: S105  a session key, not a secret
+"""Key of the token's id in a session signed in with a bearer token (the sign-in page)."""
 
 
-def _web_session_principal(
+def web_session_principal(
     request: Request, factory: sessionmaker[Session], settings: Settings, now: datetime
 ) -> Principal:
-    """The user of a signed-in browser session (``/auth/callback``), re-checked now.
+    """The user of a signed-in browser session, re-checked now, with the user's own rights.
 
-    Anonymous when there is no session middleware (no sign-in configured), no signed-in
-    session, a session older than ``session_ttl_hours``, or a user or org no longer active.
+    Anonymous when there is no signed-in session, a session older than ``session_ttl_hours``,
+    a user or org no longer active, or a sign-in token since revoked or expired.
     """
     session = request.scope.get("session")
     if not session:
         return ANONYMOUS
     user_id = session.get(SESSION_USER)
     signed_in_at = session.get(SESSION_SIGNED_IN_AT)
+    token_id = session.get(SESSION_TOKEN)
     if not isinstance(user_id, str) or not isinstance(signed_in_at, int):
+        return ANONYMOUS
+    if token_id is not None and not isinstance(token_id, str):
         return ANONYMOUS
     if now.timestamp() - signed_in_at > settings.session_ttl_hours * 3600:
         return ANONYMOUS
     with factory() as db:
-        principal = principal_for_web_session(db, user_id=user_id)
+        principal = principal_for_web_session(db, user_id=user_id, token_id=token_id, now=now)
     return principal if principal is not None else ANONYMOUS
 
 
@@ -95,7 +101,8 @@ def get_principal(
     header = request.headers.get("authorization")
     if header is None:
         if request.method in _SAFE_METHODS:
-            return _web_session_principal(request, factory, settings, now)
+            # On /v1 a cookie only reads: the API has no CSRF token to check.
+            return replace(web_session_principal(request, factory, settings, now), read_only=True)
         return ANONYMOUS
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
