@@ -46,9 +46,10 @@ from pathlib import Path
 
 import httpx
 import psutil
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.advisories import analyze
 from bench.data import ORGS, GeneratedAdvisory, generate
 from bench.load import LoadStats, make_members, new_revisions
 from bench.timing import Timing, time_calls
@@ -461,12 +462,6 @@ def _revisions(engine: Engine) -> int:
         )
 
 
-def _analyze(engine: Engine) -> None:
-    with engine.connect() as connection:
-        connection.execute(text("ANALYZE"))
-        connection.commit()
-
-
 _SYNC_LINE = re.compile(r"^(?P<peer>\S+): (?P<accepted>\d+) accepted, (?P<rejected>\d+) rejected")
 
 
@@ -579,7 +574,7 @@ def run_case(
             if _revisions(engine) != case.sent:
                 raise SyncFailed(f"{ORIGIN} holds {_revisions(engine)}, not {case.sent}")
             if engine.dialect.name == "postgresql":
-                _analyze(engine)
+                analyze(engine)
                 case.notes.append(f"ANALYZE was run on {ORIGIN} after the load")
         finally:
             engine.dispose()

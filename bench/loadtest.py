@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import sys
@@ -26,10 +27,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
-import httpx
-
+from bench.advisories import analyze
 from bench.databases import Unavailable, postgres_database
+from bench.keepalive import Connection, ProtocolError
 from bench.load import load, make_members
 from bench.taxii import serve_trex
 from bench.timing import Timing
@@ -38,7 +40,11 @@ from service.screening.evaluation import load_cases
 
 MIX = (("list", 0.6), ("screen", 0.3), ("batch", 0.1))
 BATCH_NAMES = 20
-LIST_FILTERS = (
+CONNECTIONS = 200
+"""Keep-alive connections to the node at most: a second of backlog at the aimed rate."""
+TIMEOUT_SECONDS = 10.0
+"""An answer not complete this long after it was sent counts as an error."""
+LIST_FILTERS: tuple[dict[str, str], ...] = (
     {"country": "CN"},
     {"risk": "high"},
     {"country": "CN", "risk": "very_high"},
@@ -79,40 +85,79 @@ def _kinds(count: int, rng: random.Random) -> list[str]:
     return rng.choices(names, weights, k=count)
 
 
+@dataclass(frozen=True)
+class Request:
+    """One request of the mix: ``bench.request_cost`` sends the same ones in-process."""
+
+    method: str
+    path: str
+    params: dict[str, str] | None = None
+    body: list[dict[str, str]] | None = None
+
+
+def make_request(kind: str, rng: random.Random, names: list[str]) -> Request:
+    if kind == "list":
+        return Request("GET", "/v1/advisories", params={"limit": "50", **rng.choice(LIST_FILTERS)})
+    if kind == "screen":
+        return Request("GET", "/v1/screen", params={"q": rng.choice(names)})
+    rows = [{"name": rng.choice(names)} for _ in range(BATCH_NAMES)]
+    return Request("POST", "/v1/screen/batch", body=rows)
+
+
+def _target(request: Request) -> str:
+    return request.path + ("?" + urlencode(request.params) if request.params else "")
+
+
 async def _one(
-    client: httpx.AsyncClient, kind: str, rng: random.Random, names: list[str], begun: float
+    connections: asyncio.LifoQueue[Connection], request: Request, kind: str, begun: float
 ) -> Outcome:
     started = time.perf_counter()
+    body = None if request.body is None else json.dumps(request.body).encode()
+    # Waiting for a free connection is part of the latency, as it is for any client.
+    connection = await connections.get()
     try:
-        if kind == "list":
-            params = {"limit": "50", **rng.choice(LIST_FILTERS)}
-            response = await client.get("/v1/advisories", params=params)
-        elif kind == "screen":
-            response = await client.get("/v1/screen", params={"q": rng.choice(names)})
-        else:
-            rows = [{"name": rng.choice(names)} for _ in range(BATCH_NAMES)]
-            response = await client.post("/v1/screen/batch", json=rows)
-        await response.aread()
-        status: int | None = response.status_code
-        error = "" if response.status_code == 200 else response.text[:200]
-    except httpx.HTTPError as exc:
+        answer = await asyncio.wait_for(
+            connection.request(request.method, _target(request), body), TIMEOUT_SECONDS
+        )
+        status: int | None = answer.status
+        error = "" if answer.status == 200 else answer.body[:200].decode(errors="replace")
+    except (OSError, ProtocolError, TimeoutError) as exc:
         status, error = None, f"{type(exc).__name__}: {exc}"
+    finally:
+        connections.put_nowait(connection)
     return Outcome(kind, started - begun, time.perf_counter() - started, status, error)
 
 
-async def drive(url: str, token: str, *, rate: float, seconds: float, names: list[str]) -> Run:
-    """Start ``rate`` requests a second for ``seconds``, each on its own task; wait for all."""
+async def drive(
+    url: str,
+    token: str,
+    *,
+    rate: float,
+    seconds: float,
+    names: list[str],
+    connections: int = CONNECTIONS,
+) -> Run:
+    """Start ``rate`` requests a second for ``seconds``, each on its own task; wait for all.
+
+    Each request borrows one of ``connections`` keep-alive connections (``bench.keepalive``,
+    cheap on CPU), waiting when all are busy; the most recently used is lent first, so only
+    as many are kept busy as the load needs.
+    """
     rng = random.Random(20261129)
     count = int(rate * seconds)
     kinds = _kinds(count, rng)
-    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
     run = Run()
-    async with httpx.AsyncClient(
-        base_url=url,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=httpx.Timeout(10.0),
-        limits=limits,
-    ) as client:
+    address = urlsplit(url)
+    assert address.hostname is not None
+    assert address.port is not None
+    idle: asyncio.LifoQueue[Connection] = asyncio.LifoQueue()
+    pool = [
+        Connection(address.hostname, address.port, {"Authorization": f"Bearer {token}"})
+        for _ in range(connections)
+    ]
+    for connection in pool:
+        idle.put_nowait(connection)
+    try:
         begun = time.perf_counter()
         tasks = []
         for number, kind in enumerate(kinds):
@@ -122,9 +167,13 @@ async def drive(url: str, token: str, *, rate: float, seconds: float, names: lis
                 await asyncio.sleep(delay)
             elif delay < -0.01:
                 run.late_starts += 1
-            tasks.append(asyncio.create_task(_one(client, kind, rng, names, begun)))
+            request = make_request(kind, rng, names)
+            tasks.append(asyncio.create_task(_one(idle, request, kind, begun)))
         run.outcomes = list(await asyncio.gather(*tasks))
         run.wall = time.perf_counter() - begun
+    finally:
+        for connection in pool:
+            await connection.close()
     return run
 
 
@@ -160,8 +209,9 @@ def report(run: Run, *, rate: float, seconds: float, workers: int, advisories: i
         f"aim, no errors and p99 under 100 ms at {rate:.0f}/s: "
         + ("met" if not errors and p99 < 100 else "NOT met"),
     ]
-    for kind, count in Counter((o.kind, o.status, o.error[:80]) for o in errors).most_common(10):
-        lines.append(f"  error: {kind[0]} status={kind[1]} x{count}: {kind[2]}")
+    seen = Counter((o.kind, o.status, o.error[:80]) for o in errors)
+    for (kind, status, error), count in seen.most_common(10):
+        lines.append(f"  error: {kind} status={status} x{count}: {error}")
     return lines
 
 
@@ -181,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         members = make_members(factory, now)
         print(f"... loading {args.advisories:,} advisories ...", file=sys.stderr, flush=True)
         load(factory, members, count=args.advisories, batch=1_000, now=now)
+        # Planner statistics, as autovacuum would have them on a node in service: without
+        # them PostgreSQL picks bitmap scans of every published advisory for a 50-row page.
+        analyze(engine)
         engine.dispose()
         with (
             tempfile.TemporaryDirectory(prefix="trex-loadtest-") as directory,

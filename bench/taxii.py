@@ -217,9 +217,18 @@ class Server:
         return time.monotonic() - started
 
     def cpu_seconds(self) -> float:
-        """User and system CPU time of the server process so far."""
-        times = psutil.Process(self.process.pid).cpu_times()
-        return float(times.user + times.system)
+        """User and system CPU time of the server so far, its worker processes included.
+
+        With ``--workers`` above 1 the command's process only supervises: the workers, which
+        build their screening indexes, are its children.
+        """
+        process = psutil.Process(self.process.pid)
+        total = 0.0
+        for each in [process, *process.children(recursive=True)]:
+            with suppress(psutil.NoSuchProcess):
+                times = each.cpu_times()
+                total += times.user + times.system
+        return total
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])

@@ -20,7 +20,7 @@ from service.api import (
     taxii,
 )
 from service.api.auth import install_web_sign_in
-from service.api.hardening import install_hardening
+from service.api.hardening import document_refusals, install_hardening
 from service.api.limits import BodySizeLimit
 from service.api.metrics import install_metrics
 from service.api.problems import install_problem_handlers
@@ -30,6 +30,7 @@ from service.peering.service import NodeKeys
 from service.screening.index import ScreeningIndex
 from service.settings import Settings
 from service.web.install import install_web
+from service.web.screening import BATCH_UPLOAD_PATH
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -87,7 +88,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        larger={("POST", screening.BATCH_PATH): settings.max_batch_body_bytes},
+        larger={
+            ("POST", screening.BATCH_PATH): settings.max_batch_body_bytes,
+            ("POST", BATCH_UPLOAD_PATH): settings.max_batch_body_bytes,
+        },
     )
     app.include_router(health.router)
     app.include_router(me.router)
@@ -102,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_web_sign_in(app, settings)
     # Outside the others: its headers go on every response, and its limits come first.
     install_hardening(app, settings)
+    document_refusals(app)
     # Outermost: every request, a refused one too, gets an id, a log line and its latency.
     install_metrics(app)
     return app

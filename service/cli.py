@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging.config
 import os
 import signal
 import sys
@@ -596,6 +597,10 @@ def groups_list() -> None:
 @click.option("--interval", type=float, default=None, help="Seconds between pulls of a peer.")
 def sync(peer_id: str | None, once: bool, interval: float | None) -> None:
     """Pull peers' feeds: once, or in a loop with retries, back-off and jitter."""
+    from service.observability.logs import logging_config
+
+    # The sync worker logs as the server does: JSON lines on stderr, secrets redacted.
+    logging.config.dictConfig(logging_config())
     settings = _settings()
     node_keys = _node_keys(settings)
     engine = make_engine(settings.resolved_database_url)

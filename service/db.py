@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -9,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from service.errors import Conflict
@@ -60,13 +62,49 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_CONNECT_TIMEOUT_SECONDS = 5
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for ``url``, with the per-connection settings each backend needs."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # A database that stops answering (rather than refusing) must not hold requests forever.
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": _CONNECT_TIMEOUT_SECONDS},
+    )
+
+
+_POSTGRES_DISK_FULL = "53100"
+
+
+def out_of_storage(error: Exception) -> bool:
+    """The database refused a write because its disk (or file system) is full."""
+    if not isinstance(error, DBAPIError):
+        return False
+    cause = error.orig
+    # Extended SQLite result codes keep the primary code in their low byte.
+    code = getattr(cause, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_FULL:
+        return True
+    return getattr(cause, "sqlstate", None) == _POSTGRES_DISK_FULL
+
+
+def database_unavailable(error: Exception) -> bool:
+    """The database could not be reached, dropped the connection, or could not do the work
+    now (restarting, busy, out of space): a condition of the moment, not a fault of the request.
+    """
+    if isinstance(error, PoolTimeout):
+        return True
+    return isinstance(error, OperationalError) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

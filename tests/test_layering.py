@@ -5,6 +5,9 @@
   Starlette, or Authlib's web integrations (``authlib.integrations``: its Starlette client, for
   OpenID Connect sign-in).
 - Only ``service/cli.py`` imports uvicorn.
+- ``service/web/`` (pages) calls the domain's use cases, never the JSON API's route modules: of
+  ``service/api/`` it uses only the request dependencies (``deps``), the problem helpers
+  (``problems``) and the sign-in helpers (``auth``).
 - ``trex_client`` (the SDK, ``clients/python/``) imports nothing of the node (``service``,
   ``federation``, ``migrations``), and nothing but the standard library, httpx and pydantic: it
   is installed into other people's systems with those two dependencies only.
@@ -26,6 +29,9 @@ CLIENT_DEPENDENCIES = ("httpx", "pydantic", "trex_client")
 WEB_FRAMEWORKS = ("fastapi", "starlette")
 WEB_INTEGRATIONS = ("authlib.integrations",)
 _DYNAMIC_IMPORTERS = {"import_module", "__import__"}
+API = "service.api"
+# What pages may use of service/api/: helpers, not routes.
+API_HELPERS_FOR_PAGES = ("service.api.deps", "service.api.problems", "service.api.auth")
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,17 @@ def _is_web(module: str) -> bool:
     )
 
 
+def _is_api_route_module(module: str) -> bool:
+    """A module of ``service/api/`` other than the helpers pages may use.
+
+    ``service.api`` itself (as in ``from service.api import deps``) is the package, not a
+    module of routes; the name after it is checked on its own.
+    """
+    if not module.startswith(f"{API}."):
+        return False
+    return not any(module == m or module.startswith(f"{m}.") for m in API_HELPERS_FOR_PAGES)
+
+
 def layering_violations(source: str, relative: PurePosixPath) -> list[Violation]:
     """What in ``source`` (the file at ``relative``, from the repository root) breaks a rule."""
     parts = relative.parts
@@ -97,6 +114,7 @@ def layering_violations(source: str, relative: PurePosixPath) -> list[Violation]
         ("service", "web"),
     }
     uvicorn_allowed = relative == PurePosixPath("service/cli.py")
+    in_web = parts[:2] == ("service", "web")
     in_client = parts[0] == "trex_client"
     violations = []
     for line, module in imported_modules(source, relative):
@@ -111,6 +129,11 @@ def layering_violations(source: str, relative: PurePosixPath) -> list[Violation]
             rule = "only service/app.py, service/api/ and service/web/ import the web framework"
         elif in_service and top == "uvicorn" and not uvicorn_allowed:
             rule = "only service/cli.py imports uvicorn"
+        elif in_web and _is_api_route_module(module):
+            rule = (
+                "service/web/ calls the domain's use cases, not service/api/ routes "
+                "(of service/api/ it uses only deps, problems and auth)"
+            )
         else:
             continue
         violations.append(Violation(str(relative), line, module, rule))
@@ -130,6 +153,7 @@ def test_the_tree_keeps_its_layers() -> None:
     # Guard against a vacuous pass (a moved tree, a wrong root).
     assert PurePosixPath("service/app.py") in files
     assert any(f.parts[0] == "federation" for f in files)
+    assert any(f.parts[:2] == ("service", "web") for f in files)
     violations = [
         violation
         for relative in files
@@ -223,6 +247,26 @@ def test_the_allowed_places_really_import_what_they_may() -> None:
         ("trex_client/_core.py", "def f():\n    import migrations\n", "migrations"),
         ("trex_client/cli.py", "import click", "click"),
         ("trex_client/_core.py", "from sqlalchemy import select", "sqlalchemy"),
+        ("service/web/operator_members.py", "from service.api import admin", "service.api.admin"),
+        (
+            "service/web/operator_federation.py",
+            "from service.api.federation import federation_status",
+            "service.api.federation",
+        ),
+        ("service/web/screening.py", "import service.api.screening", "service.api.screening"),
+        (
+            "service/web/operator.py",
+            "from ..api import admin_federation",
+            "service.api.admin_federation",
+        ),
+        ("service/web/home.py", "def f():\n    from service.api.me import me\n", "service.api.me"),
+        (
+            "service/web/advisories.py",
+            "import importlib\nimportlib.import_module('service.api.advisories')\n",
+            "service.api.advisories",
+        ),
+        # A helper's name is not a prefix that lets any module through.
+        ("service/web/home.py", "import service.api.deps_of_routes", "service.api.deps_of_routes"),
     ],
 )
 def test_a_forbidden_import_is_caught(path: str, source: str, module: str) -> None:
@@ -251,6 +295,17 @@ def test_a_forbidden_import_is_caught(path: str, source: str, module: str) -> No
         ("trex_client/_models.py", "from pydantic import BaseModel"),
         ("trex_client/_client.py", "from . import _core\nfrom ._errors import TrexError"),
         ("trex_client/cli.py", "import argparse\nfrom trex_client._client import TrexClient"),
+        ("service/web/home.py", "from service.api.deps import NowDep, SessionFactoryDep"),
+        ("service/web/home.py", "from service.api import deps, problems"),
+        ("service/web/install.py", "from service.api.problems import on_http_error"),
+        ("service/web/sign_in.py", "from service.api.auth import local_path"),
+        ("service/web/operator.py", "from ..api.deps import SessionFactoryDep"),
+        # The domain's use cases are what pages call, whatever their module is named.
+        ("service/web/operator_members.py", "from service.access import admin"),
+        ("service/web/operator_federation.py", "from service.peering.admin import add_peer"),
+        # Only pages are held to it: the app and the API's own modules use the routes.
+        ("service/app.py", "from service.api import admin, federation"),
+        ("service/api/admin_federation.py", "from service.api.admin import router"),
     ],
 )
 def test_an_allowed_import_passes(path: str, source: str) -> None:

@@ -1,17 +1,18 @@
-"""``/v1/admin``: orgs, users and tokens, for operators only (no extra read of advisories)."""
+"""``/v1/admin``: orgs, users and tokens, for operators only (no extra read of advisories).
+
+The use cases (who may, the change, its audit entry) are ``service.access.admin``'s; a route
+holds the transaction and turns the result into its read model.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy.orm import Session
 
-from service.access import service
+from service.access import admin
 from service.access.models import ApiToken, Org, User
-from service.access.policy import require_operator
-from service.access.principal import Principal
 from service.access.schemas import (
     OrgAdminRead,
     OrgCreate,
@@ -25,7 +26,6 @@ from service.access.schemas import (
 )
 from service.api.deps import NowDep, PrincipalDep, SessionFactoryDep, SettingsDep
 from service.api.problems import PROBLEM_CONTENT
-from service.audit.service import record
 from service.db import read_only, transaction
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -38,26 +38,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=_ERRORS)
-
-
-def record_admin_change(
-    session: Session,
-    principal: Principal,
-    action: str,
-    target: str,
-    detail: dict[str, Any],
-    now: datetime,
-) -> None:
-    # Every administrative change is in the audit log, in the change's own transaction.
-    record(
-        session,
-        actor=principal.email or "unknown",
-        actor_org_id=principal.org_id,
-        action=action,
-        target=target,
-        detail=detail,
-        now=now,
-    )
 
 
 def _org(org: Org, today: date) -> OrgAdminRead:
@@ -104,9 +84,8 @@ def list_orgs(
     principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> list[OrgAdminRead]:
     """Every member org with its vetting and status."""
-    require_operator(principal, changes=False)
     with read_only(factory) as session:
-        return [_org(org, now.date()) for org in service.list_orgs(session)]
+        return [_org(org, now.date()) for org in admin.list_orgs(session, principal=principal)]
 
 
 @router.post("/orgs", status_code=201)
@@ -114,18 +93,8 @@ def add_org(
     org_in: OrgCreate, principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> OrgAdminRead:
     """Admit an org."""
-    require_operator(principal, changes=True)
     with transaction(factory) as session:
-        org = service.add_org(
-            session,
-            name=org_in.name,
-            kind=org_in.kind,
-            vetted_until=org_in.vetted_until,
-            email_domains=org_in.email_domains,
-        )
-        record_admin_change(
-            session, principal, "admin.org.add", org.id, org_in.model_dump(mode="json"), now
-        )
+        org = admin.add_org(session, principal=principal, org_in=org_in, now=now)
         return _org(org, now.date())
 
 
@@ -138,11 +107,10 @@ def update_org(
     now: NowDep,
 ) -> OrgAdminRead:
     """Vet (or end vetting), suspend or reinstate, or set the email domains of an org."""
-    require_operator(principal, changes=True)
     with transaction(factory) as session:
-        org = service.update_org(session, service.get_org(session, org_id), changes_in)
-        changes = changes_in.model_dump(mode="json", exclude_unset=True)
-        record_admin_change(session, principal, "admin.org.update", org.id, changes, now)
+        org = admin.update_org(
+            session, principal=principal, org_id=org_id, changes_in=changes_in, now=now
+        )
         return _org(org, now.date())
 
 
@@ -151,9 +119,9 @@ def list_users(
     principal: PrincipalDep, factory: SessionFactoryDep, org_id: str | None = None
 ) -> list[UserRead]:
     """Users, optionally of one org."""
-    require_operator(principal, changes=False)
     with read_only(factory) as session:
-        return [_user(user) for user in service.list_users(session, org_id=org_id)]
+        users = admin.list_users(session, principal=principal, org_id=org_id)
+        return [_user(user) for user in users]
 
 
 @router.post("/users", status_code=201)
@@ -161,13 +129,8 @@ def add_user(
     user_in: UserCreate, principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> UserRead:
     """Add a user to an org with one role."""
-    require_operator(principal, changes=True)
     with transaction(factory) as session:
-        org = service.get_org(session, user_in.org_id)
-        user = service.add_user(session, email=user_in.email, org=org, role=user_in.role)
-        detail = {"email": user.email, "org_id": org.id, "role": user.role}
-        record_admin_change(session, principal, "admin.user.add", user.id, detail, now)
-        return _user(user)
+        return _user(admin.add_user(session, principal=principal, user_in=user_in, now=now))
 
 
 @router.patch("/users/{user_id}")
@@ -179,16 +142,10 @@ def update_user(
     now: NowDep,
 ) -> UserRead:
     """Change a user's role, or disable (and re-enable) the user."""
-    require_operator(principal, changes=True)
     with transaction(factory) as session:
-        user = service.update_user(
-            session,
-            service.get_user(session, user_id),
-            role=changes_in.role,
-            status=changes_in.status,
+        user = admin.update_user(
+            session, principal=principal, user_id=user_id, changes_in=changes_in, now=now
         )
-        changes = changes_in.model_dump(mode="json", exclude_unset=True)
-        record_admin_change(session, principal, "admin.user.update", user.id, changes, now)
         return _user(user)
 
 
@@ -197,9 +154,9 @@ def list_tokens(
     principal: PrincipalDep, factory: SessionFactoryDep, user_id: str | None = None
 ) -> list[TokenRead]:
     """Tokens' metadata (never their secrets), newest first."""
-    require_operator(principal, changes=False)
     with read_only(factory) as session:
-        return [_token(token) for token in service.list_tokens(session, user_id=user_id)]
+        tokens = admin.list_tokens(session, principal=principal, user_id=user_id)
+        return [_token(token) for token in tokens]
 
 
 @router.post("/tokens", status_code=201)
@@ -211,19 +168,14 @@ def create_token(
     now: NowDep,
 ) -> TokenCreated:
     """Issue a token for a user; its text is in this answer and nowhere else, ever."""
-    require_operator(principal, changes=True)
-    ttl = timedelta(days=token_in.ttl_days or settings.token_ttl_days)
     with transaction(factory) as session:
-        token, text = service.new_token(
+        token, text = admin.issue_token(
             session,
-            user=service.get_user(session, token_in.user_id),
+            principal=principal,
+            token_in=token_in,
+            default_ttl=timedelta(days=settings.token_ttl_days),
             now=now,
-            ttl=ttl,
-            read_only=token_in.read_only,
-            label=token_in.label,
         )
-        detail = {"user_id": token.user_id, "read_only": token.read_only, "ttl_days": ttl.days}
-        record_admin_change(session, principal, "admin.token.create", token.id, detail, now)
         return TokenCreated(**_token(token).model_dump(), token=text)
 
 
@@ -232,10 +184,5 @@ def revoke_token(
     token_id: str, principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> TokenRead:
     """Revoke a token at once."""
-    require_operator(principal, changes=True)
     with transaction(factory) as session:
-        token = service.revoke_token(session, token_id=token_id, now=now)
-        record_admin_change(
-            session, principal, "admin.token.revoke", token.id, {"user_id": token.user_id}, now
-        )
-        return _token(token)
+        return _token(admin.revoke_token(session, principal=principal, token_id=token_id, now=now))

@@ -1,26 +1,23 @@
 """``/v1/admin/peers`` and ``/v1/admin/groups``: what ``trex-node peers|groups`` do, over HTTP.
 
-For operators only. A peer's key is the one the operator was given out of band: with a URL
-the peer's descriptor is read only to find that very key (and the keys it replaced), exactly
-as ``trex-node peers add`` does.
+For operators only. The use cases (who may, the change, its audit entry) are
+``service.peering.admin``'s; a route holds the transaction and turns the result into its read
+model. A peer's key is the one the operator was given out of band: with a URL the peer's
+descriptor is read only to find that very key (and the keys it replaced), exactly as
+``trex-node peers add`` does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, Response
 
-from federation.keys import PublicNodeKey
-from service.access.policy import require_operator
-from service.api.admin import record_admin_change
 from service.api.deps import NowDep, PrincipalDep, SessionFactoryDep, SettingsDep
 from service.api.problems import PROBLEM_CONTENT
 from service.db import read_only, transaction
-from service.errors import InvalidInput
-from service.peering import service
-from service.peering.models import Peer, PeerKey
+from service.peering import admin, service
+from service.peering.admin import PinnedPeer
 from service.peering.schemas import GroupCreate, GroupRead, PeerCreate, PeerKeyRead, PeerRead
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -35,7 +32,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=_ERRORS)
 
 
-def _peer(peer: Peer, keys: list[PeerKey]) -> PeerRead:
+def _peer(pinned: PinnedPeer) -> PeerRead:
+    peer = pinned.peer
     return PeerRead(
         node_id=peer.id,
         url=peer.url,
@@ -46,7 +44,7 @@ def _peer(peer: Peer, keys: list[PeerKey]) -> PeerRead:
                 fingerprint=service.key_fingerprint(key.public_key),
                 source=key.source,
             )
-            for key in sorted(keys, key=lambda k: k.kid)
+            for key in sorted(pinned.keys, key=lambda k: k.kid)
         ],
         last_success_at=peer.last_success_at,
         accepted=peer.accepted_count,
@@ -55,17 +53,11 @@ def _peer(peer: Peer, keys: list[PeerKey]) -> PeerRead:
     )
 
 
-def _group(name: str, members: Iterable[str]) -> GroupRead:
-    return GroupRead(name=name, members=sorted(members))
-
-
 @router.get("/peers")
 def list_peers(principal: PrincipalDep, factory: SessionFactoryDep) -> list[PeerRead]:
     """Active peers with their URL, pinned keys (with fingerprints) and sync counts."""
-    require_operator(principal, changes=False)
     with read_only(factory) as session:
-        keys = service.keys_by_peer(session)
-        return [_peer(peer, keys.get(peer.id, [])) for peer in service.list_peers(session)]
+        return [_peer(pinned) for pinned in admin.list_peers(session, principal=principal)]
 
 
 @router.post("/peers", status_code=201)
@@ -82,37 +74,18 @@ def add_peer(
     keys it replaced are pinned too when rotation statements signed by it prove them, unless
     ``only_this_key``. Without a URL, ``kid`` is required.
     """
-    require_operator(principal, changes=True)
-    raw = service.parse_public_key(peer_in.public_key)
-    if peer_in.url is not None:
-        # Fetched before the transaction: a slow peer must not hold the database's write lock.
-        descriptor = service.fetch_peer_descriptor(peer_in.url)
-        pinned = service.keys_from_descriptor(
-            descriptor,
-            node_id=peer_in.node_id,
-            public_key=raw,
-            kid=peer_in.kid,
-            earlier=not peer_in.only_this_key,
-        )
-    elif peer_in.kid is None:
-        raise InvalidInput.for_field("kid", "without a url, give the key's id")
-    else:
-        pinned = [PublicNodeKey(peer_in.node_id, peer_in.kid, raw)]
+    # Before the transaction: a slow peer must not hold the database's write lock.
+    keys = admin.keys_to_pin(principal=principal, peer_in=peer_in)
     with transaction(factory) as session:
-        peer = service.add_peer(
+        pinned = admin.add_peer(
             session,
-            node_id=peer_in.node_id,
-            url=peer_in.url,
-            keys=pinned,
+            principal=principal,
+            peer_in=peer_in,
+            keys=keys,
             self_id=settings.node_id,
             now=now,
         )
-        detail = {
-            "url": peer_in.url,
-            "keys": [{"kid": k.kid, "fingerprint": k.fingerprint} for k in pinned],
-        }
-        record_admin_change(session, principal, "federation.peer.add", peer.id, detail, now)
-        return _peer(peer, service.peer_keys(session, peer.id))
+        return _peer(pinned)
 
 
 @router.delete("/peers/{node_id}", status_code=204)
@@ -120,20 +93,17 @@ def remove_peer(
     node_id: str, principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> Response:
     """Stop federating with a peer and forget its keys (what it sent stays)."""
-    require_operator(principal, changes=True)
     with transaction(factory) as session:
-        peer = service.remove_peer(session, node_id=node_id)
-        record_admin_change(session, principal, "federation.peer.remove", peer.id, {}, now)
+        admin.remove_peer(session, principal=principal, node_id=node_id, now=now)
     return Response(status_code=204)
 
 
 @router.get("/groups")
 def list_groups(principal: PrincipalDep, factory: SessionFactoryDep) -> list[GroupRead]:
     """Sharing groups and their members, by name."""
-    require_operator(principal, changes=False)
     with read_only(factory) as session:
-        groups = service.load_groups(session)
-    return [_group(name, members) for name, members in sorted(groups.members.items())]
+        groups = admin.list_groups(session, principal=principal)
+    return [GroupRead(name=name, members=members) for name, members in groups.items()]
 
 
 @router.post("/groups", status_code=201)
@@ -141,9 +111,6 @@ def add_group(
     group_in: GroupCreate, principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> GroupRead:
     """Create a sharing group, or add members to it (include this node's own id)."""
-    require_operator(principal, changes=True)
     with transaction(factory) as session:
-        service.add_group(session, name=group_in.name, members=group_in.members, now=now)
-        detail = {"members": sorted(set(group_in.members))}
-        record_admin_change(session, principal, "federation.group.add", group_in.name, detail, now)
-        return _group(group_in.name, service.load_groups(session).members[group_in.name])
+        members = admin.add_group(session, principal=principal, group_in=group_in, now=now)
+    return GroupRead(name=group_in.name, members=members)

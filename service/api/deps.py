@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.access.principal import ANONYMOUS, Principal
 from service.access.signin import principal_for_web_session
 from service.access.tokens import authenticate
-from service.db import utcnow
+from service.db import out_of_storage, utcnow
 from service.errors import FieldError, NotAuthenticated
 from service.peering.service import NodeKeys
 from service.screening.index import ScreeningIndex
@@ -113,7 +114,13 @@ def get_principal(
         with factory() as session:
             principal = authenticate(session, credentials.strip(), now=now)
             if session.dirty:
-                session.commit()
+                try:
+                    session.commit()
+                except OperationalError as error:
+                    # Last use is bookkeeping: a full disk must not stop members reading.
+                    if not out_of_storage(error):
+                        raise
+                    session.rollback()
             return principal
     except NotAuthenticated as exc:
         raise _bad_credentials(exc.detail) from None

@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
@@ -22,6 +23,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.access.tokens import TOKEN_PREFIX
+from service.api.problems import PROBLEM_CONTENT
 from service.errors import Problem
 from service.settings import Settings
 
@@ -311,3 +313,38 @@ def install_hardening(app: FastAPI, settings: Settings) -> None:
             expose_headers=["ETag", "Location", "Retry-After"],
         )
     app.add_middleware(SecurityHeaders, hsts=settings.public_url.lower().startswith("https://"))
+
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def document_refusals(app: FastAPI) -> None:
+    """Put the middleware's refusals in the OpenAPI document, so clients expect them.
+
+    Every operation may be rate limited (429, with ``Retry-After``); every one that takes a
+    body may find it too large (413, from ``service.api.limits.BodySizeLimit``). Done on the
+    generated document (FastAPI's documented way to extend it), once, when first asked for.
+    """
+    generate = app.openapi
+    rate_limited = {
+        "description": "Rate limit used up; retry after the Retry-After seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        **PROBLEM_CONTENT,
+    }
+    too_large = {"description": "Body too large", **PROBLEM_CONTENT}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        for operations in schema.get("paths", {}).values():
+            for method, operation in operations.items():
+                if method not in _HTTP_METHODS:
+                    continue
+                responses = operation.setdefault("responses", {})
+                responses.setdefault("429", rate_limited)
+                if "requestBody" in operation:
+                    responses.setdefault("413", too_large)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -9,8 +9,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.db import database_unavailable, out_of_storage
 from service.errors import FieldError, Problem, TrexError, to_problem
 
 PROBLEM_JSON = "application/problem+json"
@@ -18,6 +21,21 @@ PROBLEM_CONTENT: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 """OpenAPI ``responses`` entry content: the error is a problem document."""
 _log = logging.getLogger("trex.api")
 _LOCATION_PARTS = {"body", "query", "path", "header"}
+DATABASE_RETRY_AFTER_SECONDS = 5
+"""What a client is told to wait when the database is unavailable: about a restart's length."""
+STORAGE_FULL = Problem(
+    507,
+    "Storage full",
+    "The node's storage is full: nothing was written. Reading still works; writing will once "
+    "the node's operator has made space.",
+    "urn:trex:problem:storage-full",
+)
+DATABASE_UNAVAILABLE = Problem(
+    503,
+    "Database unavailable",
+    "The node's database is unavailable for the moment; retry after the time in Retry-After.",
+    "urn:trex:problem:database-unavailable",
+)
 
 
 def problem_response(problem: Problem, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -71,7 +89,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     return problem_response(validation_problem(list(exc.errors())))
 
 
-async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
         # FastAPI's own 400, for a body it could not decode (not UTF-8, nested too deep): routes
@@ -80,6 +98,26 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
     detail = exc.detail if isinstance(exc.detail, str) else title
     return problem_response(Problem(exc.status_code, title, detail), exc.headers)
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """507 when the disk is full, 503 when the database is out of reach; else a 500.
+
+    The request's transaction is whole or undone (``service.db.transaction``); only a
+    connection lost during the commit leaves open which. The log names the driver's error
+    class only: its message may quote the statement's parameters.
+    """
+    cause = type(getattr(exc, "orig", None) or exc).__name__
+    if out_of_storage(exc):
+        _log.error("storage full on %s %s (%s)", request.method, request.url.path, cause)
+        return problem_response(STORAGE_FULL)
+    if database_unavailable(exc):
+        _log.warning("database unavailable on %s %s (%s)", request.method, request.url.path, cause)
+        return problem_response(
+            DATABASE_UNAVAILABLE, {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+        )
+    # Any other database error is a fault of the node: on to the 500 handler, as before.
+    raise exc
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -92,5 +130,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TrexError, _on_trex_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(PoolTimeout, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -243,6 +243,11 @@ def load_groups(session: Session) -> Groups:
     return Groups.of(members)
 
 
+def group_members(session: Session) -> dict[str, list[str]]:
+    """Every sharing group by name, in name order, with its members' node ids sorted."""
+    return {name: sorted(members) for name, members in sorted(load_groups(session).members.items())}
+
+
 # --- the feed -------------------------------------------------------------------------------
 
 
@@ -398,9 +403,7 @@ def status(session: Session, *, now: datetime) -> dict[str, Any]:
     recent = [_quarantined(row) for row in list_quarantine(session, limit=20)]
     return {
         "peers": peers,
-        "groups": {
-            name: sorted(members) for name, members in sorted(load_groups(session).members.items())
-        },
+        "groups": group_members(session),
         "quarantine": {"count": quarantined, "recent": recent, "equivocations": alerts},
     }
 

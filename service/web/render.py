@@ -14,9 +14,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service.access.principal import ANONYMOUS, Principal
-from service.errors import NotAuthenticated, NotFound, NotPermitted, TrexError
+from service.api.problems import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    DATABASE_UNAVAILABLE,
+    STORAGE_FULL,
+)
+from service.db import database_unavailable, out_of_storage
+from service.errors import Conflict, NotAuthenticated, NotFound, NotPermitted, Problem, TrexError
 from service.web.security import csrf_token, page_principal
 
 __all__ = [
@@ -24,6 +32,7 @@ __all__ = [
     "STATIC_DIR",
     "PageError",
     "WebRoute",
+    "error_page",
     "redirect",
     "render",
 ]
@@ -62,6 +71,17 @@ def static_url(name: str) -> str:
 
 
 templates.env.globals["static_url"] = static_url
+
+
+# Checked in this order: a full disk is also an OperationalError.
+_DATABASE_CONDITIONS: tuple[tuple[Callable[[Exception], bool], Problem, dict[str, str]], ...] = (
+    (out_of_storage, STORAGE_FULL, {}),
+    (
+        database_unavailable,
+        DATABASE_UNAVAILABLE,
+        {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    ),
+)
 
 
 class PageError(Exception):
@@ -159,8 +179,24 @@ class WebRoute(APIRoute):
                 )
             except NotPermitted as exc:
                 return error_page(request, 403, "Not allowed", exc.detail)
+            except Conflict as exc:
+                return error_page(request, 409, "Changed meanwhile", exc.detail)
             except TrexError as exc:
                 _log.info("page %s refused: %s", request.url.path, exc.detail)
                 return error_page(request, 400, "Not done", exc.detail)
+            except (DBAPIError, PoolTimeout) as exc:
+                # As on the API (service/api/problems.py): the transaction was rolled back.
+                for condition, problem, headers in _DATABASE_CONDITIONS:
+                    if condition(exc):
+                        _log.warning(
+                            "page %s: %s (%s)",
+                            request.url.path,
+                            problem.title,
+                            type(getattr(exc, "orig", None) or exc).__name__,
+                        )
+                        page = error_page(request, problem.status, problem.title, problem.detail)
+                        page.headers.update(headers)
+                        return page
+                raise
 
         return page_handler

@@ -8,18 +8,19 @@ first broken entry.
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from federation.canonical import CanonicalJSONError
+from federation.canonical import CanonicalJSONError, canonical_text
 from service.access.principal import principal_for
 from service.access.service import get_user_by_email
 from service.advisories.schemas import AdvisoryCreate, ListFilters
@@ -30,6 +31,7 @@ from service.audit.service import (
     AuditChainBroken,
     VerifiedChain,
     entry_hash,
+    hashed_text_around,
     record,
 )
 from service.db import read_only, transaction, utcnow
@@ -72,6 +74,42 @@ def test_a_clean_log_verifies_and_each_hash_covers_its_fields(
         # The detail is stored in its canonical form.
         assert stored[0].detail == '{"note":"ünïcödé ✓","revision":1}'
         assert chain == VerifiedChain(count=5, head_hash=stored[-1].hash)
+
+
+@pytest.mark.parametrize(
+    ("target", "detail"),
+    [
+        (None, "{}"),
+        ("advisory-1", '{"note":"ünïcödé ✓","revision":1}'),
+        # The splice mark, quotes, backslashes and control characters inside values.
+        ('"prev_hash":"","seq":0,', '{"q":"\\"prev_hash\\":\\"\\",\\"seq\\":0,"}'),
+        ("tab\there\nline\u0001", "𝄞 \u2028 \\"),
+    ],
+)
+def test_the_text_postgresql_hashes_is_the_canonical_text(target: str | None, detail: str) -> None:
+    """``trex_audit_append`` hashes ``head + prev_hash + '","seq":' + seq + tail``."""
+    at = datetime(2026, 11, 29, 12, 0, 0, 5, tzinfo=UTC)
+    fields: dict[str, Any] = {
+        "at": at,
+        "actor": "analyst@example.edu",
+        "actor_org_id": None,
+        "action": "advisory.read",
+        "target": target,
+        "detail": detail,
+    }
+    head, tail = hashed_text_around(**fields)
+    for seq, prev_hash in [(1, GENESIS_HASH), (123456789012, "ab" * 32)]:
+        spliced = head + prev_hash + '","seq":' + str(seq) + tail
+        expected = {
+            **fields,
+            "seq": seq,
+            "prev_hash": prev_hash,
+            "at": "2026-11-29T12:00:00.000005Z",
+        }
+        assert spliced == canonical_text(expected)
+        assert hashlib.sha256(spliced.encode()).hexdigest() == entry_hash(
+            **fields, seq=seq, prev_hash=prev_hash
+        )
 
 
 @pytest.mark.parametrize("tampering", list(TAMPERING))

@@ -203,3 +203,22 @@ def test_operators_set_proxies_and_origins_as_json_lists(
     assert configured.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
     assert configured.cors_origins == ("https://app.example.org",)
     assert configured.rate_limit_address_per_second == 0
+
+
+def test_the_openapi_document_names_the_refusals_of_the_middleware(client: TestClient) -> None:
+    """Clients generated from /openapi.json expect 429 anywhere and 413 wherever a body goes."""
+    paths = client.get("/openapi.json").json()["paths"]
+    operations = [
+        (method, path, operation)
+        for path, by_method in paths.items()
+        for method, operation in by_method.items()
+    ]
+    assert len(operations) > 30
+    for method, path, operation in operations:
+        responses = operation["responses"]
+        assert "Retry-After" in responses["429"]["headers"], (method, path)
+        assert "application/problem+json" in responses["429"]["content"], (method, path)
+        if "requestBody" in operation:
+            assert "413" in responses, (method, path)
+    assert "413" in paths["/v1/admin/orgs"]["post"]["responses"]
+    assert "413" not in paths["/v1/advisories"]["get"]["responses"]

@@ -1,8 +1,9 @@
 """No token, key or password ever reaches a served node's log, whatever the requests do.
 
-A real ``trex-node serve`` process writes its JSON log lines while it is signed in to with good
-and bad tokens, creates a token (shown once, in the response), pins a peer, is pulled from by
-that peer, and screens; then every secret the node knows is looked for in every line.
+A real ``trex-node serve`` process (and a ``trex-node sync`` pulling from it) writes JSON log
+lines while it is signed in to with good and bad tokens, creates a token (shown once, in the
+response), pins a peer, is pulled from by that peer, and screens; then every secret the node
+knows is looked for in every line.
 """
 
 from __future__ import annotations
@@ -116,6 +117,12 @@ def test_no_secret_reaches_a_log_line(nodes: Cluster, backend: str) -> None:
     assert all(e["request_id"] and e["duration_ms"] >= 0 for e in requests)
     # uvicorn's own access log is replaced by ours: no plain-text request lines.
     assert not [e for e in entries if e["logger"] == "uvicorn.access"]
+    # The sync worker (trex-node sync) logs JSON lines too, on stderr.
+    sync_entries = _log_lines(pulled.stderr)
+    assert any(
+        e["logger"] == "trex.sync" and e["message"].startswith("sync from ca:")
+        for e in sync_entries
+    ), pulled.stderr
     everything = log + pulled.stdout + pulled.stderr
     for secret in secrets_known:
         assert secret not in everything, "a secret reached the log"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from service.demo import DEMO_USERS
 from tests.databases import in_ci
@@ -69,7 +69,7 @@ def browser() -> Iterator[Browser]:
 
 
 PageFor = Callable[..., Page]
-"""``page_for(email=None, *, mobile=False)``"""
+"""``page_for(email=None, *, mobile=False, javascript=True)``"""
 
 
 def sign_in(page: Page, node: Node, email: str) -> None:
@@ -84,13 +84,18 @@ def sign_in(page: Page, node: Node, email: str) -> None:
 def page_for(node: Node, browser: Browser) -> Iterator[PageFor]:
     """``page_for(email)``: a fresh browser context signed in as that demo user (None: anonymous).
 
-    ``mobile=True`` gives a phone-sized viewport.
+    ``mobile=True`` gives a phone-sized viewport; ``javascript=False`` a browser that runs no
+    scripts (the pages must work without them).
     """
     contexts = []
 
-    def make(email: str | None = None, *, mobile: bool = False) -> Page:
-        viewport = {"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900}
-        context = browser.new_context(base_url=node.base_url, viewport=viewport)  # type: ignore[arg-type]
+    def make(email: str | None = None, *, mobile: bool = False, javascript: bool = True) -> Page:
+        viewport: ViewportSize = (
+            {"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900}
+        )
+        context = browser.new_context(
+            base_url=node.base_url, viewport=viewport, java_script_enabled=javascript
+        )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
