@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -32,7 +34,7 @@ from urllib.parse import urlencode, urlsplit
 from bench.advisories import analyze
 from bench.databases import Unavailable, postgres_database
 from bench.keepalive import Connection, ProtocolError
-from bench.load import load, make_members
+from bench.load import Members, load, make_members
 from bench.taxii import serve_trex
 from bench.timing import Timing
 from service.db import make_engine, make_session_factory, utcnow
@@ -215,27 +217,30 @@ def report(run: Run, *, rate: float, seconds: float, workers: int, advisories: i
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    names = [case.query for case in load_cases()]
-    try:
-        database = postgres_database()
-        url = database.__enter__()
-    except Unavailable as exc:
-        print(f"load test needs PostgreSQL: {exc}", file=sys.stderr)
-        return 1
-    try:
+@contextmanager
+def loaded_database(advisories: int) -> Iterator[tuple[str, Members]]:
+    """A fresh PostgreSQL database with the benchmark's members and ``advisories`` advisories,
+    analysed; dropped afterwards. ``Unavailable`` without a PostgreSQL server."""
+    with postgres_database() as url:
         engine = make_engine(url)
         factory = make_session_factory(engine)
         now = utcnow()
         members = make_members(factory, now)
-        print(f"... loading {args.advisories:,} advisories ...", file=sys.stderr, flush=True)
-        load(factory, members, count=args.advisories, batch=1_000, now=now)
+        print(f"... loading {advisories:,} advisories ...", file=sys.stderr, flush=True)
+        load(factory, members, count=advisories, batch=1_000, now=now)
         # Planner statistics, as autovacuum would have them on a node in service: without
         # them PostgreSQL picks bitmap scans of every published advisory for a 50-row page.
         analyze(engine)
         engine.dispose()
+        yield url, members
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = [case.query for case in load_cases()]
+    try:
         with (
+            loaded_database(args.advisories) as (url, members),
             tempfile.TemporaryDirectory(prefix="trex-loadtest-") as directory,
             serve_trex(url, Path(directory), workers=args.workers) as server,
         ):
@@ -254,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
                     names=names,
                 )
             )
-    finally:
-        database.__exit__(None, None, None)
+    except Unavailable as exc:
+        print(f"load test needs PostgreSQL: {exc}", file=sys.stderr)
+        return 1
     lines = report(
         run,
         rate=args.rate,

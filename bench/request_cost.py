@@ -38,12 +38,9 @@ import fastapi.routing
 import httpx
 import starlette.responses
 
-from bench.advisories import analyze
-from bench.databases import Unavailable, postgres_database
-from bench.load import load, make_members
-from bench.loadtest import MIX, Request, make_request
+from bench.databases import Unavailable
+from bench.loadtest import MIX, Request, loaded_database, make_request
 from service.app import create_app
-from service.db import make_engine, make_session_factory, utcnow
 from service.screening.evaluation import load_cases
 from service.settings import Settings
 
@@ -192,22 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     run_on_one_thread()
     try:
-        database = postgres_database()
-        url = database.__enter__()
+        with loaded_database(args.advisories) as (url, members):
+            print(asyncio.run(run(args, url, members.reader_token)))
     except Unavailable as exc:
         print(f"needs PostgreSQL: {exc}", file=sys.stderr)
         return 1
-    try:
-        engine = make_engine(url)
-        factory = make_session_factory(engine)
-        now = utcnow()
-        members = make_members(factory, now)
-        load(factory, members, count=args.advisories, batch=1_000, now=now)
-        analyze(engine)
-        engine.dispose()
-        print(asyncio.run(run(args, url, members.reader_token)))
-    finally:
-        database.__exit__(None, None, None)
     return 0
 
 

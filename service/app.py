@@ -72,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
         if worker is not None:
             worker.join(timeout=10)
         engine.dispose()
+        _app.state.metrics.process_exiting()
 
     app = FastAPI(
         title="Trusted Research Exchange node",

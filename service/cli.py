@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging.config
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -32,6 +33,9 @@ from service.peering import service as peering
 from service.peering.runner import SyncRunner
 from service.peering.store import retry_quarantine
 from service.settings import NODE_CONFIG_FILE, Settings, read_node_config
+
+METRICS_DIRECTORY = "metrics"
+"""In the data directory: the workers' metric files while ``serve --workers N`` runs."""
 
 # Alembic, uvicorn and the demo data are imported by the commands that use them: every
 # 'trex-node' run (a sync from cron, a token) would otherwise pay for them at start-up.
@@ -156,15 +160,42 @@ def serve(host: str, port: int, workers: int) -> None:
 
     from service.observability.logs import logging_config
 
-    # JSON log lines in every worker; the app writes one line per request (uvicorn's is off).
-    uvicorn.run(
-        "service.asgi:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=logging_config(),
-        access_log=False,
-    )
+    directory = _metrics_directory(settings, workers)
+    try:
+        # JSON log lines in every worker; the app writes one line per request (uvicorn's is off).
+        uvicorn.run(
+            "service.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=logging_config(),
+            access_log=False,
+        )
+    finally:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _metrics_directory(settings: Settings, workers: int) -> Path | None:
+    """With several workers, a fresh directory for their metric files, which it returns.
+
+    Every worker writes its metrics there, so any of them answers a scrape for all. An operator's
+    own ``PROMETHEUS_MULTIPROC_DIR`` is used as it is (emptying it between runs is theirs to do);
+    with one worker and none, metrics stay in memory.
+    """
+    from service.observability.metrics import MULTIPROCESS_ENV, fresh_multiprocess_directory
+
+    given = os.environ.get(MULTIPROCESS_ENV)
+    if given:
+        if not Path(given).is_dir():
+            raise click.ClickException(f"{MULTIPROCESS_ENV}={given} is not a directory.")
+        return None
+    if workers <= 1:
+        return None
+    directory = fresh_multiprocess_directory(settings.data_dir / METRICS_DIRECTORY).resolve()
+    # Spawned workers inherit the environment, and read it before any metric is made.
+    os.environ[MULTIPROCESS_ENV] = str(directory)
+    return directory
 
 
 @main.command("demo")

@@ -122,14 +122,17 @@ class _PortTaken(Exception):
 
 
 def _start(
-    env: Mapping[str, str], log: Path, port: int | None = None
+    env: Mapping[str, str], log: Path, port: int | None = None, workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], ServedNode]:
     port = port or free_port()
     # The node's public URL is where it is served (peers sign requests for that URL).
     env = {**env, "TREX_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    command = [str(TREX_NODE), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers != 1:
+        command += ["--workers", str(workers)]
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            [str(TREX_NODE), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            command,
             env=dict(env),
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -140,12 +143,18 @@ def _start(
 
 @contextmanager
 def served_node(
-    env: Mapping[str, str], log: Path, *, attempts: int = 3, port: int | None = None
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    attempts: int = 3,
+    port: int | None = None,
+    workers: int = 1,
 ) -> Iterator[ServedNode]:
     """``trex-node serve`` on a loopback port (free, or ``port``), yielded once ``/readyz``
-    answers 200. Its ``TREX_PUBLIC_URL`` is the served address."""
+    answers 200 (with ``workers`` > 1: once one of them does). Its ``TREX_PUBLIC_URL`` is the
+    served address."""
     for attempt in range(1, attempts + 1):
-        process, node = _start(env, log, port)
+        process, node = _start(env, log, port, workers)
         try:
             _wait_until_ready(process, node)
         except _PortTaken:

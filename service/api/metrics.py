@@ -1,6 +1,6 @@
 """``GET /metrics``: Prometheus metrics, for operators (a bearer token, as Prometheus sends it).
 
-Request latency is per worker process (``service.observability.metrics``). Federation and
+Request latency covers every worker process (``service.observability.metrics``). Federation and
 quarantine figures are read from the database at each scrape, so every worker gives the same
 answer; the screening index is per worker, like the index itself.
 """
@@ -21,7 +21,7 @@ from service.api.deps import PrincipalDep
 from service.api.observe import ObserveRequests
 from service.api.problems import PROBLEM_CONTENT
 from service.db import read_only, utcnow
-from service.observability.metrics import CONTENT_TYPE, NodeMetrics
+from service.observability.metrics import CONTENT_TYPE, NodeMetrics, multiprocess_directory
 from service.peering import service as peering
 from service.peering.models import QuarantinedRecord
 from service.screening.index import ScreeningIndex
@@ -87,24 +87,20 @@ def federation_metrics(factory: sessionmaker[Session]) -> list[Metric]:
     return [up, lag, accepted, rejected, failures, quarantine, equivocations]
 
 
-def screening_metrics(index: ScreeningIndex) -> list[Metric]:
-    size = GaugeMetricFamily(
-        "trex_screening_index_subjects", "Subjects in this worker's screening index."
-    )
-    size.add_metric([], index.size)
-    return [size]
-
-
 def install_metrics(app: FastAPI) -> None:
     """Request ids, access logs and metrics for every request; ``/metrics`` to read them.
 
     Call after the other middleware is added: it then wraps them, and times what they refuse.
     """
-    metrics = NodeMetrics()
+    metrics = NodeMetrics(multiprocess_directory())
     factory: sessionmaker[Session] = app.state.session_factory
     index: ScreeningIndex = app.state.screening_index
     metrics.add_collector(lambda: federation_metrics(factory))
-    metrics.add_collector(lambda: screening_metrics(index))
+    metrics.add_worker_gauge(
+        "trex_screening_index_subjects",
+        "Subjects in a worker process's screening index.",
+        lambda: index.size,
+    )
     app.state.metrics = metrics
     app.add_middleware(ObserveRequests, metrics=metrics)
     app.include_router(router)

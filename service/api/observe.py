@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -78,6 +79,8 @@ class ObserveRequests:
                 "path": scope["path"],
                 "status": status,
                 "duration_ms": round(seconds * 1000, 2),
+                # Which worker process served it, as in the metrics' ``pid`` label.
+                "pid": os.getpid(),
             }
             if failure is None:
                 _log.info("%s %s %s", method, route, status, extra=fields)
