@@ -31,8 +31,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # pytest exits 5 when it collects no tests: that is a failure here, like any non-zero exit.
+# Two processes (or up to four where there are more cores): most tests wait on node processes,
+# databases and sockets, so they overlap well; each test has its own database either way.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses=4 --dist worksteal
 
 # The bench extra: the baselines the benchmark runs beside the node (medallion).
 $(BENCH_STAMP): $(STAMP)
