@@ -100,24 +100,37 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(Problem(exc.status_code, title, detail), exc.headers)
 
 
+def database_problem(exc: Exception) -> tuple[Problem, dict[str, str]] | None:
+    """The problem (and headers) for a database that is full (507) or out of reach (503);
+    None for any other database error, which is a fault of the node. Checked in this order:
+    a full disk is an ``OperationalError`` too."""
+    if out_of_storage(exc):
+        return STORAGE_FULL, {}
+    if database_unavailable(exc):
+        return DATABASE_UNAVAILABLE, {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+    return None
+
+
+def log_database_problem(request: Request, problem: Problem, exc: Exception) -> None:
+    # The driver's error class only: its message may quote the statement's parameters.
+    cause = type(getattr(exc, "orig", None) or exc).__name__
+    level = logging.ERROR if problem is STORAGE_FULL else logging.WARNING
+    _log.log(level, "%s on %s %s (%s)", problem.title, request.method, request.url.path, cause)
+
+
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     """507 when the disk is full, 503 when the database is out of reach; else a 500.
 
     The request's transaction is whole or undone (``service.db.transaction``); only a
-    connection lost during the commit leaves open which. The log names the driver's error
-    class only: its message may quote the statement's parameters.
+    connection lost during the commit leaves open which.
     """
-    cause = type(getattr(exc, "orig", None) or exc).__name__
-    if out_of_storage(exc):
-        _log.error("storage full on %s %s (%s)", request.method, request.url.path, cause)
-        return problem_response(STORAGE_FULL)
-    if database_unavailable(exc):
-        _log.warning("database unavailable on %s %s (%s)", request.method, request.url.path, cause)
-        return problem_response(
-            DATABASE_UNAVAILABLE, {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
-        )
-    # Any other database error is a fault of the node: on to the 500 handler, as before.
-    raise exc
+    found = database_problem(exc)
+    if found is None:
+        # Any other database error is a fault of the node: on to the 500 handler, as before.
+        raise exc
+    problem, headers = found
+    log_database_problem(request, problem, exc)
+    return problem_response(problem, headers)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

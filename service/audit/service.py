@@ -98,7 +98,32 @@ def entry_hash(
     prev_hash: str,
 ) -> str:
     """The hex SHA-256 of the RFC 8785 form of an entry's fields (``detail`` as stored text)."""
-    fields = {
+    fields = _hashed_fields(
+        seq=seq,
+        at=at,
+        actor=actor,
+        actor_org_id=actor_org_id,
+        action=action,
+        target=target,
+        detail=detail,
+        prev_hash=prev_hash,
+    )
+    return hashlib.sha256(canonical_bytes(fields)).hexdigest()
+
+
+def _hashed_fields(
+    *,
+    seq: int,
+    at: datetime,
+    actor: str,
+    actor_org_id: str | None,
+    action: str,
+    target: str | None,
+    detail: str,
+    prev_hash: str,
+) -> dict[str, Any]:
+    """What an entry's hash covers: the one list of fields, for both ways of appending."""
+    return {
         "seq": seq,
         "at": _format_at(at),
         "actor": actor,
@@ -108,7 +133,6 @@ def entry_hash(
         "detail": detail,
         "prev_hash": prev_hash,
     }
-    return hashlib.sha256(canonical_bytes(fields)).hexdigest()
 
 
 def record(
@@ -185,16 +209,16 @@ def hashed_text_around(
     ``prev_hash``: RFC 8785 orders the keys ``... detail, prev_hash, seq, target``, and neither
     value needs escaping. The splice mark cannot occur inside a value, whose quotes are escaped.
     """
-    fields: dict[str, Any] = {
-        "seq": 0,
-        "at": _format_at(at),
-        "actor": actor,
-        "actor_org_id": actor_org_id,
-        "action": action,
-        "target": target,
-        "detail": detail,
-        "prev_hash": "",
-    }
+    fields = _hashed_fields(
+        seq=0,
+        at=at,
+        actor=actor,
+        actor_org_id=actor_org_id,
+        action=action,
+        target=target,
+        detail=detail,
+        prev_hash="",
+    )
     head, mark, tail = canonical_text(fields).partition(_SPLICE)
     if not mark or _SPLICE in tail:
         raise AssertionError("the hashed text has no single place for prev_hash and seq")

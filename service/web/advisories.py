@@ -30,7 +30,6 @@ from service.peering.service import NodeKeys
 from service.settings import Settings
 from service.web import advisory_forms as forms
 from service.web.render import WebRoute, redirect, render
-from service.web.screening import country_name
 from service.web.security import CSRF_FIELD, ViewerDep, check_csrf
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -43,7 +42,6 @@ _FilterText = Annotated[str | None, Query(max_length=200)]
 # What the templates use to show values; the forms' choices come from the domain's schemas.
 _HELPERS: dict[str, Any] = {
     "label": forms.label,
-    "country_name": country_name,
     "safe_href": forms.safe_href,
     "choices": forms.CHOICES,
     "form_level": forms.FORM_LEVEL,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pycountry
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,13 +19,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service.access.principal import ANONYMOUS, Principal
-from service.api.problems import (
-    DATABASE_RETRY_AFTER_SECONDS,
-    DATABASE_UNAVAILABLE,
-    STORAGE_FULL,
-)
-from service.db import database_unavailable, out_of_storage
-from service.errors import Conflict, NotAuthenticated, NotFound, NotPermitted, Problem, TrexError
+from service.api.problems import database_problem, log_database_problem
+from service.errors import Conflict, NotAuthenticated, NotFound, NotPermitted, TrexError
 from service.web.security import csrf_token, page_principal
 
 __all__ = [
@@ -32,6 +28,7 @@ __all__ = [
     "STATIC_DIR",
     "PageError",
     "WebRoute",
+    "country_name",
     "error_page",
     "redirect",
     "render",
@@ -66,22 +63,22 @@ def _asset_versions() -> dict[str, str]:
 _ASSETS = _asset_versions()
 
 
+def country_name(code: str | None) -> str:
+    """The country's common name for an ISO code; the code itself if unknown."""
+    if not code:
+        return ""
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return code
+    return str(getattr(country, "common_name", None) or country.name)
+
+
 def static_url(name: str) -> str:
     return f"/static/{name}?v={_ASSETS.get(name, '0')}"
 
 
 templates.env.globals["static_url"] = static_url
-
-
-# Checked in this order: a full disk is also an OperationalError.
-_DATABASE_CONDITIONS: tuple[tuple[Callable[[Exception], bool], Problem, dict[str, str]], ...] = (
-    (out_of_storage, STORAGE_FULL, {}),
-    (
-        database_unavailable,
-        DATABASE_UNAVAILABLE,
-        {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
-    ),
-)
+templates.env.globals["country_name"] = country_name
 
 
 class PageError(Exception):
@@ -185,18 +182,14 @@ class WebRoute(APIRoute):
                 _log.info("page %s refused: %s", request.url.path, exc.detail)
                 return error_page(request, 400, "Not done", exc.detail)
             except (DBAPIError, PoolTimeout) as exc:
-                # As on the API (service/api/problems.py): the transaction was rolled back.
-                for condition, problem, headers in _DATABASE_CONDITIONS:
-                    if condition(exc):
-                        _log.warning(
-                            "page %s: %s (%s)",
-                            request.url.path,
-                            problem.title,
-                            type(getattr(exc, "orig", None) or exc).__name__,
-                        )
-                        page = error_page(request, problem.status, problem.title, problem.detail)
-                        page.headers.update(headers)
-                        return page
-                raise
+                # As on the API: the transaction was rolled back, and the page says why.
+                found = database_problem(exc)
+                if found is None:
+                    raise
+                problem, headers = found
+                log_database_problem(request, problem, exc)
+                page = error_page(request, problem.status, problem.title, problem.detail)
+                page.headers.update(headers)
+                return page
 
         return page_handler

@@ -32,7 +32,7 @@ from service.reviews import service
 from service.reviews.concern import QUESTIONS
 from service.reviews.schemas import MAX_FUNDERS, MAX_PARTNERS, ReviewCreate, ReviewRead
 from service.screening.index import ScreeningIndex
-from service.web.render import WebRoute, redirect, render
+from service.web.render import WebRoute, country_name, redirect, render
 from service.web.security import CSRF_FIELD, MemberDep, check_csrf
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -56,7 +56,7 @@ ROLE_CHOICES: tuple[tuple[str, str], ...] = (
 )
 COUNTRIES: tuple[tuple[str, str], ...] = tuple(
     sorted(
-        ((c.alpha_2, getattr(c, "common_name", c.name)) for c in pycountry.countries),
+        ((c.alpha_2, country_name(c.alpha_2)) for c in pycountry.countries),
         key=lambda pair: pair[1],
     )
 )

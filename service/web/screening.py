@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import Annotated
 
-import pycountry
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 
@@ -34,14 +33,13 @@ from service.screening.service import (
     check_name,
     highest_risk,
 )
-from service.web.render import WebRoute, render
+from service.web.render import WebRoute, country_name, render
 from service.web.security import MemberDep, ViewerDep, check_csrf
 
 __all__ = [
     "BATCH_UPLOAD_PATH",
     "REPORT_FILENAME",
     "SCREEN_PATH",
-    "country_name",
     "describe_match",
     "router",
 ]
@@ -163,16 +161,6 @@ def _identifier(scheme: str, value: str) -> _Identifier:
     return _Identifier(_identifier_label(scheme), value, url)
 
 
-def country_name(code: str | None) -> str:
-    """The country's common name for an ISO code; the code itself if unknown."""
-    if not code:
-        return ""
-    country = pycountry.countries.get(alpha_2=code)
-    if country is None:
-        return code
-    return str(getattr(country, "common_name", None) or country.name)
-
-
 def _match_view(match: ScreenMatch) -> _MatchView:
     return _MatchView(
         match=match,
@@ -241,7 +229,6 @@ def screen_page(
         "overall_risk": highest_risk([a for m in result.matches for a in m.advisories])
         if result
         else None,
-        "country_name": country_name,
         "vetted": viewer.is_vetted(now.date()),
         "max_name_chars": MAX_NAME_CHARS,
     }
