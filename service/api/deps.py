@@ -109,18 +109,17 @@ def get_principal(
     if scheme.lower() != "bearer" or not credentials.strip():
         raise _bad_credentials("Use 'Authorization: Bearer <token>'.")
     try:
-        # Its own short session: recording last use must not hold the request's write lock,
-        # and it commits only when there is a use to record (at most once a minute a token).
+        # Its own short transaction: recording last use (at most once a minute a token) must
+        # not hold the request's write lock.
         with factory() as session:
             principal = authenticate(session, credentials.strip(), now=now)
-            if session.dirty:
-                try:
-                    session.commit()
-                except OperationalError as error:
-                    # Last use is bookkeeping: a full disk must not stop members reading.
-                    if not out_of_storage(error):
-                        raise
-                    session.rollback()
+            try:
+                session.commit()
+            except OperationalError as error:
+                # Last use is bookkeeping: a full disk must not stop members reading.
+                if not out_of_storage(error):
+                    raise
+                session.rollback()
             return principal
     except NotAuthenticated as exc:
         raise _bad_credentials(exc.detail) from None

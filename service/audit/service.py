@@ -12,10 +12,14 @@ together with what it records.
 
 The counter's lock is held until the caller commits, so every step between taking it and the
 commit is paid once per entry, one entry after another, by every audited request of the node.
-On PostgreSQL the append is therefore one call of ``trex_audit_append`` (migration 0006): the
-lock, the previous hash, the hash and the insert in one round trip, rather than three with the
-worker's Python (and its GIL, shared with every other request) in between. A load test spent
-most of its time with thirty requests queued on that lock and its holder waiting for Python.
+On PostgreSQL ``record`` therefore takes no lock: it inserts the entry into ``audit_pending``,
+and a deferred trigger chains it when the transaction commits (migration 0007: the lock, the
+previous hash, the hash and the insert of ``trex_audit_append``, inside the commit). A load test
+had spent most of its time with thirty requests queued on the lock while its holder, between
+recording and committing, waited for its worker's Python (and the GIL every request shares).
+There, a transaction's entries are numbered only at its commit, and a broken chain is found
+then: the commit raises ``AuditChainBroken`` and rolls everything back. SQLite keeps the
+append in Python: a writer there holds the whole database anyway.
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Engine, event, insert, select
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session
 
 from federation.canonical import canonical_bytes, canonical_text
 from service.access.principal import Principal
-from service.audit.models import AuditEntry
+from service.audit.models import AuditEntry, PendingAuditEntry
+from service.db import table_of
 from service.sequence import ChangeCounter, allocate
 
 __all__ = [
@@ -144,7 +150,7 @@ def record(
     target: str | None,
     detail: Mapping[str, Any],
     now: datetime,
-) -> AuditEntry:
+) -> None:
     """Append one entry to the audit log, in the caller's transaction.
 
     ``actor`` is a user's email, ``cli`` for operator commands or ``peer:<id>``; ``action`` a
@@ -152,7 +158,8 @@ def record(
     form. ``detail`` must never hold secrets, nor the text of a query.
 
     A transaction that also writes revisions must allocate from ``revisions`` before it records
-    (``service.sequence`` explains the lock order).
+    (``service.sequence`` explains the lock order; on PostgreSQL the entry takes its lock only
+    at the commit, after everything else).
     """
     if now.tzinfo is None:
         raise ValueError("naive datetime given as the time of an audit entry")
@@ -160,7 +167,7 @@ def record(
     # Before taking the lock: a detail that is not JSON fails without holding anyone up.
     detail_text = canonical_text(dict(detail))
     if session.get_bind().dialect.name == "postgresql":
-        return _append_in_one_call(
+        _record_at_commit(
             session,
             at=at,
             actor=actor,
@@ -169,6 +176,7 @@ def record(
             target=target,
             detail=detail_text,
         )
+        return
     seq = allocate(session, AUDIT_SEQUENCE)
     prev_hash = _previous_hash(session, seq)
     fields: dict[str, Any] = {
@@ -181,17 +189,15 @@ def record(
         "detail": detail_text,
         "prev_hash": prev_hash,
     }
-    entry = AuditEntry(**fields, hash=entry_hash(**fields))
-    session.add(entry)
+    session.add(AuditEntry(**fields, hash=entry_hash(**fields)))
     session.flush()
-    return entry
 
 
 _SPLICE = '"prev_hash":"","seq":0,'
-_APPEND = text(
-    "SELECT seq, prev_hash, hash FROM trex_audit_append("
-    ":at, :actor, :actor_org_id, :action, :target, :detail, :head, :tail)"
-)
+# Built once, and a core insert: none of an ORM insert's work per entry.
+_INSERT_PENDING = insert(table_of(PendingAuditEntry))
+_CHAIN_BROKEN_MARK = "trex-audit-chain-broken: entry "
+"""How ``trex_audit_chain`` (migration 0007) begins the error it raises at a broken chain."""
 
 
 def hashed_text_around(
@@ -225,7 +231,7 @@ def hashed_text_around(
     return head + '"prev_hash":"', "," + tail
 
 
-def _append_in_one_call(
+def _record_at_commit(
     session: Session,
     *,
     at: datetime,
@@ -234,8 +240,8 @@ def _append_in_one_call(
     action: str,
     target: str | None,
     detail: str,
-) -> AuditEntry:
-    """``record`` on PostgreSQL: ``trex_audit_append`` does what the other backends do here."""
+) -> None:
+    """``record`` on PostgreSQL: the commit's trigger does what the other backends do here."""
     values: dict[str, Any] = {
         "at": at,
         "actor": actor,
@@ -245,13 +251,20 @@ def _append_in_one_call(
         "detail": detail,
     }
     head, tail = hashed_text_around(**values)
-    seq, prev_hash, hash_ = session.execute(_APPEND, {**values, "head": head, "tail": tail}).one()
-    if prev_hash is None:
-        # As ``_previous_hash``: the function inserted nothing; the caller's rollback returns
-        # the number too.
-        raise AuditChainBroken(seq - 1, "missing: the audit log cannot be extended")
-    # Written by the function, not through the session: returned for the caller to read.
-    return AuditEntry(**values, seq=seq, prev_hash=prev_hash, hash=hash_)
+    session.execute(_INSERT_PENDING, {**values, "head": head, "tail": tail})
+
+
+@event.listens_for(Engine, "handle_error")
+def _chain_broken_at_commit(context: ExceptionContext) -> None:
+    """A commit that ``trex_audit_chain`` refused raises ``AuditChainBroken``, as SQLite's does.
+
+    Registered for every engine: the mark is ours, and nothing else raises it.
+    """
+    diagnostic = getattr(context.original_exception, "diag", None)
+    message = getattr(diagnostic, "message_primary", None) or ""
+    if message.startswith(_CHAIN_BROKEN_MARK):
+        missing = int(message[len(_CHAIN_BROKEN_MARK) :].split()[0])
+        raise AuditChainBroken(missing, "missing: the audit log cannot be extended")
 
 
 def _previous_hash(session: Session, seq: int) -> str:
@@ -353,9 +366,9 @@ def record_by(
     target: str | None,
     detail: Mapping[str, Any],
     now: datetime,
-) -> AuditEntry:
+) -> None:
     """``record`` an act of ``principal`` (a signed-in user, or anonymous)."""
-    return record(
+    record(
         session,
         actor=principal.email or ANONYMOUS_ACTOR,
         actor_org_id=principal.org_id,

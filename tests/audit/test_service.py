@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from federation.canonical import CanonicalJSONError, canonical_text
@@ -25,7 +25,7 @@ from service.access.principal import principal_for
 from service.access.service import get_user_by_email
 from service.advisories.schemas import AdvisoryCreate, ListFilters
 from service.advisories.service import create_advisory, list_advisories
-from service.audit.models import AuditEntry
+from service.audit.models import AuditEntry, PendingAuditEntry
 from service.audit.service import (
     GENESIS_HASH,
     AuditChainBroken,
@@ -238,3 +238,70 @@ def test_concurrent_writes_and_audited_reads_neither_deadlock_nor_fork(
     assert verified(session_factory).count == len(recorded) == 1 + 6 * rounds
     assert sum(entry.action == "advisory.create" for entry in recorded) == 1 + 3 * rounds
     assert sum(entry.action == "advisory.list" for entry in recorded) == 3 * rounds
+
+
+# --- PostgreSQL: entries are chained at commit -------------------------------------------------
+
+POSTGRES_ONLY = [pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.parametrize("backend", POSTGRES_ONLY)
+def test_an_uncommitted_entry_holds_no_one_up_and_is_numbered_at_its_commit(
+    session_factory: sessionmaker[Session], engine: Engine
+) -> None:
+    """A transaction that has recorded but not committed (a request still serialising its
+    answer, a worker waiting for the GIL) does not stop another from recording and committing.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool, session_factory() as slow, slow.begin():
+        _record(slow, target="slow")
+        # Recorded only: nothing is numbered yet, nothing is locked.
+        other = pool.submit(append_entries, session_factory, 1, tag="quick")
+        other.result(timeout=10)
+        assert [entry.target for entry in entries(session_factory)] == ["advisory-quick-0"]
+        # The commit chained the slow entry after the quick one.
+    assert [(entry.seq, entry.target) for entry in entries(session_factory)] == [
+        (1, "advisory-quick-0"),
+        (2, "slow"),
+    ]
+    assert verified(session_factory).count == 2
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(PendingAuditEntry)) == 0
+
+
+@pytest.mark.parametrize("backend", POSTGRES_ONLY)
+def test_entries_of_a_rolled_back_transaction_take_no_number(
+    session_factory: sessionmaker[Session], engine: Engine
+) -> None:
+    with session_factory() as session, session.begin():
+        _record(session, target="first")
+        _record(session, target="second")
+        session.rollback()
+    append_entries(session_factory, 1)
+    assert [(entry.seq, entry.target) for entry in entries(session_factory)] == [
+        (1, "advisory-t-0")
+    ]
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(PendingAuditEntry)) == 0
+
+
+@pytest.mark.parametrize("backend", POSTGRES_ONLY)
+def test_a_transaction_s_entries_are_chained_in_the_order_recorded(
+    session_factory: sessionmaker[Session],
+) -> None:
+    with transaction(session_factory) as session:
+        for name in ["one", "two", "three"]:
+            _record(session, target=name)
+    assert [entry.target for entry in entries(session_factory)] == ["one", "two", "three"]
+    assert verified(session_factory).count == 3
+
+
+def _record(session: Session, *, target: str) -> None:
+    record(
+        session,
+        actor="reader@example.edu",
+        actor_org_id=None,
+        action="advisory.list",
+        target=target,
+        detail={"ids": [target]},
+        now=utcnow(),
+    )
