@@ -109,11 +109,13 @@ _RECORD_USE = (
 )
 
 
-def authenticate(session: Session, raw: str, *, now: datetime) -> Principal:
+def authenticate(
+    session: Session, raw: str, *, now: datetime, record_use: bool = True
+) -> Principal:
     """The principal behind a bearer token, or ``NotAuthenticated`` for any bad token.
 
-    Records the token's last use, at most once a minute, in the session's transaction: the
-    caller commits.
+    With ``record_use``, records the token's last use (at most once a minute) in the session's
+    transaction: the caller commits.
     """
     token_id, secret = _split(raw)
     row = session.execute(_TOKEN_HOLDER, {"token_id": token_id}).one_or_none()
@@ -125,7 +127,7 @@ def authenticate(session: Session, raw: str, *, now: datetime) -> Principal:
         raise NotAuthenticated("The bearer token has expired or been revoked.")
     if row.user_status != "active" or row.org_status != "active":
         raise NotAuthenticated("The user or its organisation is suspended.")
-    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
+    if record_use and (row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION):
         session.execute(_RECORD_USE, {"token_id": token_id, "used_at": now})
     return Principal(
         user_id=row.user_id,

@@ -24,6 +24,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,8 @@ _MAX_ACRONYM = 10
 _MIN_SHORT_FORM_IN_LINE = 6
 # Candidates up to which a misspelt word is compared against each one rather than looked up.
 _COMPARE_IN_PLACE = 500
+_SPELLINGS_KEPT = 65536
+"""Query words whose spellings a worker keeps (a few MB); past it, it starts again."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,11 @@ class _Tables:
     brands: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     identifiers: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     longest_chinese: int = 0
+    # ``_spellings`` of query words seen, as of ``vocabulary_size`` words: most words of
+    # organisation names recur from query to query, and a fuzzy search of the vocabulary is
+    # most of what a screen costs. A new word empties it, as it may be a slip of any of them.
+    spellings: dict[str, frozenset[str]] = field(default_factory=dict)
+    vocabulary_size: int = 0
 
 
 def identifier_key(value: str) -> str:
@@ -362,10 +370,14 @@ class ScreeningIndex:
         self._live_entries += count
 
     def _add_tokens(self, tokens: tuple[str, ...], entry: _Entry) -> None:
+        tables = self._tables
         for token in set(tokens):
-            self._tables.postings[token, len(tokens)].append((tokens, entry))
-            self._tables.words.add(token)
-            self._tables.vocabulary_by_length[len(token)].add(token)
+            tables.postings[token, len(tokens)].append((tokens, entry))
+            if token not in tables.words:
+                tables.words.add(token)
+                tables.vocabulary_by_length[len(token)].add(token)
+                tables.vocabulary_size += 1
+                tables.spellings.clear()
 
     def _add_without_leading_place(
         self, tokens: tuple[str, ...], subject: _Subject, value: str
@@ -548,7 +560,7 @@ class ScreeningIndex:
             return
         tables = self._tables
         length = len(tokens)
-        options: list[set[str] | None] = []
+        options: list[AbstractSet[str] | None] = []
         for token in tokens:
             alternatives = AMBIGUOUS_ABBREVIATIONS.get(token)
             if alternatives:
@@ -599,14 +611,19 @@ class ScreeningIndex:
                         why = note
                     yield _Match(entry, entry.weight * weight * similarity, why, part.text)
 
-    def _spellings(self, token: str) -> set[str]:
+    def _spellings(self, token: str) -> frozenset[str]:
         """Indexed words within a slip of ``token`` (see ``_near``), from the vocabulary."""
         if len(token) < 5 or not token.isalpha():
-            return set()
+            return frozenset()
+        tables = self._tables
+        known = tables.spellings.get(token)
+        if known is not None:
+            return known
+        size = tables.vocabulary_size
         allowed = _allowed_slips(token)
         found: set[str] = set()
         for length in range(len(token) - allowed, len(token) + allowed + 1):
-            words = self._tables.vocabulary_by_length.get(length)
+            words = tables.vocabulary_by_length.get(length)
             if not words:
                 continue
             for word, _, _ in process.extract(
@@ -614,7 +631,13 @@ class ScreeningIndex:
             ):
                 if _near(token, word):
                     found.add(word)
-        return found
+        spellings = frozenset(found)
+        # Kept only if no word came meanwhile (a refresh on another thread), and bounded.
+        if tables.vocabulary_size == size:
+            if len(tables.spellings) >= _SPELLINGS_KEPT:
+                tables.spellings.clear()
+            tables.spellings[token] = spellings
+        return spellings
 
     def _match_acronym(self, part: QueryPart, weight: float, note: str) -> Iterator[_Match]:
         """A listed acronym, or failing one an acronym of a single subject's initials."""

@@ -269,6 +269,16 @@ def test_a_revision_that_renames_the_subject_moves_the_advisory() -> None:
     assert index.size == 2
 
 
+def test_a_misspelling_finds_a_name_indexed_after_it_was_first_searched() -> None:
+    """The near spellings of query words are kept between searches, until a new word comes."""
+    index = ScreeningIndex()
+    index.load([(1, subject("Zhejiang Normal University"))])
+    assert names(index, "Skolteck") == []
+    index.put(2, subject("Skoltech", country="RU"))
+    assert names(index, "Skolteck") == ["Skoltech"]
+    assert names(index, "Skolteck") == ["Skoltech"]
+
+
 def test_query_parts_are_bounded() -> None:
     parts = query_parts(", ".join(f"part {i}" for i in range(200)))
     assert len(parts) == MAX_PARTS
