@@ -26,16 +26,18 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
+
+import psutil
 
 from bench.advisories import analyze
 from bench.databases import Unavailable, postgres_database
 from bench.keepalive import Connection, ProtocolError
 from bench.load import Members, load, make_members
-from bench.taxii import serve_trex
+from bench.taxii import Server, serve_trex
 from bench.timing import Timing
 from service.db import make_engine, make_session_factory, utcnow
 from service.screening.evaluation import load_cases
@@ -70,6 +72,45 @@ class Run:
     outcomes: list[Outcome] = field(default_factory=list)
     wall: float = 0.0
     late_starts: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds spent during the run, by whom (``CpuMeter``)."""
+
+
+def _postgres_cpu_seconds() -> float:
+    """User and system CPU time of every PostgreSQL process on the machine so far."""
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] != "postgres":
+            continue
+        with suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+@contextmanager
+def cpu_meter(server: Server) -> Iterator[dict[str, float]]:
+    """A dict, filled as the block ends with the CPU seconds the node, PostgreSQL and this
+    generator spent during it.
+
+    A run that misses its aim says so, not where the CPU went; these split it, per request.
+    PostgreSQL's figure counts every PostgreSQL process, its background writers included.
+    """
+    generator = psutil.Process()
+
+    def now() -> dict[str, float]:
+        own = generator.cpu_times()
+        return {
+            "node": server.cpu_seconds(),
+            "postgres": _postgres_cpu_seconds(),
+            "generator": own.user + own.system,
+        }
+
+    spent: dict[str, float] = {}
+    before = now()
+    yield spent
+    after = now()
+    spent.update({who: after[who] - before[who] for who in before})
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -211,6 +252,12 @@ def report(run: Run, *, rate: float, seconds: float, workers: int, advisories: i
         f"aim, no errors and p99 under 100 ms at {rate:.0f}/s: "
         + ("met" if not errors and p99 < 100 else "NOT met"),
     ]
+    if run.cpu and ok:
+        spent = ", ".join(f"{who} {1000 * cpu / len(ok):.2f}" for who, cpu in run.cpu.items())
+        busy = sum(run.cpu.values()) / run.wall / (os.cpu_count() or 1) if run.wall else 0.0
+        lines.append(
+            f"CPU per answered request (ms): {spent}; together {busy:.0%} of the machine's CPUs"
+        )
     seen = Counter((o.kind, o.status, o.error[:80]) for o in errors)
     for (kind, status, error), count in seen.most_common(10):
         lines.append(f"  error: {kind} status={status} x{count}: {error}")
@@ -250,15 +297,17 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            run = asyncio.run(
-                drive(
-                    server.url,
-                    members.reader_token,
-                    rate=args.rate,
-                    seconds=args.seconds,
-                    names=names,
+            with cpu_meter(server) as cpu:
+                run = asyncio.run(
+                    drive(
+                        server.url,
+                        members.reader_token,
+                        rate=args.rate,
+                        seconds=args.seconds,
+                        names=names,
+                    )
                 )
-            )
+            run.cpu = cpu
     except Unavailable as exc:
         print(f"load test needs PostgreSQL: {exc}", file=sys.stderr)
         return 1

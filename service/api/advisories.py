@@ -20,7 +20,7 @@ from service.advisories.schemas import (
 )
 from service.api.deps import NodeKeysDep, NowDep, PrincipalDep, SessionFactoryDep, SettingsDep
 from service.api.problems import PROBLEM_CONTENT
-from service.db import transaction
+from service.db import audited_read, transaction
 
 router = APIRouter(prefix="/v1/advisories", tags=["advisories"])
 
@@ -67,8 +67,8 @@ def list_advisories(
 ) -> Response:
     """Visible advisories, newest first, one page at a time (``next_cursor`` is opaque)."""
     filters = ListFilters.model_validate(params.model_dump(exclude={"limit", "cursor"}))
-    # A transaction, not a read-only session: reading restricted advisories is audited.
-    with transaction(factory) as session:
+    # Not a read-only session: reading restricted advisories is audited.
+    with audited_read(factory) as session:
         documents, next_cursor = service.list_advisories(
             session,
             principal=principal,
@@ -120,7 +120,7 @@ def get_advisory(
     advisory_id: str, principal: PrincipalDep, factory: SessionFactoryDep, now: NowDep
 ) -> Response:
     """The latest revision the caller may see."""
-    with transaction(factory) as session:
+    with audited_read(factory) as session:
         text = service.get_advisory(session, principal=principal, advisory_id=advisory_id, now=now)
     return _json(text)
 

@@ -20,7 +20,7 @@ from service.api.deps import (
     SessionFactoryDep,
 )
 from service.api.problems import PROBLEM_CONTENT
-from service.db import transaction
+from service.db import audited_read
 from service.screening import service
 from service.screening.batch import (
     CSV_MEDIA_TYPE,
@@ -126,8 +126,8 @@ def screen_name(
     advisories no longer are, so neither is ever a screening hit (the advisory list still
     shows withdrawn ones on request).
     """
-    # A transaction, not a read-only session: showing restricted advisories is audited.
-    with transaction(factory) as session:
+    # Not a read-only session: showing restricted advisories is audited.
+    with audited_read(factory) as session:
         result = service.screen(
             session,
             principal=principal,

@@ -2,7 +2,7 @@
 
 Used by ``POST /v1/screen/batch`` and by the batch page alike, so both accept and refuse the
 same files in the same words, and give the same report. Every row is validated before anything
-is screened; screening then runs a chunk of rows per transaction (``CHUNK_ROWS``), so a large
+is screened; screening then runs a chunk of rows per unit of work (``CHUNK_ROWS``), so a large
 batch neither holds one transaction open nor waits to start streaming.
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.access.principal import Principal
 from service.advisories.schemas import CONTROL_CHARACTERS
-from service.db import transaction
+from service.db import audited_read
 from service.errors import FieldError, InvalidInput, MalformedInput, UnsupportedMediaType
 from service.screening import service
 from service.screening.index import ScreeningIndex
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 CHUNK_ROWS = 250
-"""Rows screened per transaction while a batch report streams."""
+"""Rows screened per unit of work (``audited_read``) while a batch report streams."""
 MAX_COLUMNS = 100
 """Columns a batch row may carry besides ``name`` and ``country`` (echoed in the report)."""
 MAX_REPORTED_ERRORS = 20
@@ -349,10 +349,11 @@ def _screened(
     now: datetime,
 ) -> Iterator[list[BatchResult]]:
     """The batch's results a chunk at a time, each chunk screened (and audited) in its own
-    transaction, so a large batch neither holds one transaction open nor waits to start."""
+    unit of work (``audited_read``), so a large batch neither holds one transaction open nor
+    waits to start."""
     for start in range(0, len(batch.rows), CHUNK_ROWS):
         rows = batch.rows[start : start + CHUNK_ROWS]
-        with transaction(factory) as session:
+        with audited_read(factory) as session:
             results = service.screen_rows(
                 session, principal=principal, index=index, rows=rows, now=now
             )

@@ -34,7 +34,7 @@ from service.audit.service import (
     hashed_text_around,
     record,
 )
-from service.db import read_only, transaction, utcnow
+from service.db import audited_read, read_only, transaction, utcnow
 from tests.audit.chain import TAMPERING, append_entries, entries, tamper, verified
 from tests.factories import Members, advisory_payload
 
@@ -305,3 +305,16 @@ def _record(session: Session, *, target: str) -> None:
         detail={"ids": [target]},
         now=utcnow(),
     )
+
+
+def test_an_audited_read_records_its_entry_whole_on_either_backend(
+    session_factory: sessionmaker[Session], backend: str
+) -> None:
+    """``audited_read``: on PostgreSQL each statement commits by itself (no BEGIN or COMMIT to
+    wait for), so the entry is in the log as soon as it is recorded; on SQLite, at the end."""
+    with audited_read(session_factory) as session:
+        _record(session, target="shown")
+        seen_meanwhile = [entry.target for entry in entries(session_factory)]
+    assert seen_meanwhile == (["shown"] if backend == "postgresql" else [])
+    assert [entry.target for entry in entries(session_factory)] == ["shown"]
+    assert verified(session_factory).count == 1

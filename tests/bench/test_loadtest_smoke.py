@@ -19,3 +19,10 @@ def test_the_load_test_runs_and_reports(
         assert any(line.startswith(kind) for line in out.splitlines()), out
     assert "completed 30 of 30" in out
     assert "aim, no errors and p99 under 100 ms at 15/s" in out
+    [cpu] = [line for line in out.splitlines() if line.startswith("CPU per answered request")]
+    figures = dict(
+        (part.split()[0], float(part.split()[1]))
+        for part in cpu.split(": ", 1)[1].split(";")[0].split(", ")
+    )
+    assert set(figures) == {"node", "postgres", "generator"}
+    assert figures["node"] > 0, cpu
