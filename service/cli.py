@@ -158,6 +158,7 @@ def serve(host: str, port: int, workers: int) -> None:
         raise click.ClickException("This data directory has no node: run 'trex-node init' first.")
     import uvicorn
 
+    from service.api.connections import PROTOCOL
     from service.observability.logs import logging_config
 
     directory = _metrics_directory(settings, workers)
@@ -170,6 +171,7 @@ def serve(host: str, port: int, workers: int) -> None:
             workers=workers,
             log_config=logging_config(),
             access_log=False,
+            http=PROTOCOL,
         )
     finally:
         if directory is not None:
