@@ -3,7 +3,10 @@
 A fresh PostgreSQL database gets the benchmark's members and ``--advisories`` synthetic
 advisories; ``trex-node serve`` (``--workers``) serves it on a free loopback port; then for
 ``--seconds`` requests are *started* at ``--rate`` per second whatever the answers take (an open
-loop: a slow server meets the same arrivals and queues them, as it would in production):
+loop: a slow server meets the same arrivals and queues them, as it would in production), after
+``--warmup`` seconds of the same traffic that are reported on their own line and not counted (a
+node just started opens its database connections and prepares its statements as the first
+requests come):
 
 - 60 % advisory lists (``GET /v1/advisories`` with a filter, 50 per page),
 - 30 % single-name screens (``GET /v1/screen``, names from the screening evaluation set),
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -116,9 +120,14 @@ def cpu_meter(server: Server) -> Iterator[dict[str, float]]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.loadtest", description=__doc__)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--warmup", type=float, default=10.0, help="seconds of traffic before the measured run"
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="requests started per second")
     parser.add_argument("--advisories", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of the node")
+    parser.add_argument(
+        "--workers", type=int, default=3, help="uvicorn workers of the node (see docs/operators.md)"
+    )
     return parser.parse_args(argv)
 
 
@@ -179,6 +188,7 @@ async def drive(
     seconds: float,
     names: list[str],
     connections: int = CONNECTIONS,
+    seed: int = 20261129,
 ) -> Run:
     """Start ``rate`` requests a second for ``seconds``, each on its own task; wait for all.
 
@@ -186,7 +196,11 @@ async def drive(
     cheap on CPU), waiting when all are busy; the most recently used is lent first, so only
     as many are kept busy as the load needs.
     """
-    rng = random.Random(20261129)
+    rng = random.Random(seed)
+    # The generator's own pauses would count as the node's latency: what it has loaded so far
+    # (the database, the names) is left out of its garbage collections.
+    gc.collect()
+    gc.freeze()
     count = int(rate * seconds)
     kinds = _kinds(count, rng)
     run = Run()
@@ -264,6 +278,19 @@ def report(run: Run, *, rate: float, seconds: float, workers: int, advisories: i
     return lines
 
 
+def warmup_line(warmup: Run) -> str:
+    """The warm-up run in one line: not part of the figures above, its errors still count."""
+    answered = sorted(o.seconds * 1000 for o in warmup.outcomes if o.status == 200)
+    errors = len(warmup.outcomes) - len(answered)
+    if not answered:
+        return f"warm-up (not counted): {len(warmup.outcomes)} requests, {errors} errors"
+    timing = Timing(tuple(answered))
+    return (
+        f"warm-up (not counted): {len(warmup.outcomes):,} requests in {warmup.wall:.1f} s, "
+        f"{errors} errors, p50 {timing.p50:.1f} ms, p99 {timing.p99:.1f} ms"
+    )
+
+
 @contextmanager
 def loaded_database(advisories: int) -> Iterator[tuple[str, Members]]:
     """A fresh PostgreSQL database with the benchmark's members and ``advisories`` advisories,
@@ -293,9 +320,20 @@ def main(argv: list[str] | None = None) -> int:
         ):
             server.settle()
             print(
-                f"... {args.rate:.0f} requests/s for {args.seconds:.0f} s ...",
+                f"... {args.rate:.0f} requests/s for {args.warmup:.0f} s of warm-up, then "
+                f"{args.seconds:.0f} s measured ...",
                 file=sys.stderr,
                 flush=True,
+            )
+            warmup = asyncio.run(
+                drive(
+                    server.url,
+                    members.reader_token,
+                    rate=args.rate,
+                    seconds=args.warmup,
+                    names=names,
+                    seed=1,
+                )
             )
             with cpu_meter(server) as cpu:
                 run = asyncio.run(
@@ -318,8 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         advisories=args.advisories,
     )
-    print("\n".join(lines))
-    return 0 if all(o.status == 200 for o in run.outcomes) else 1
+    print("\n".join([*lines, warmup_line(warmup)]))
+    return 0 if all(o.status == 200 for o in [*warmup.outcomes, *run.outcomes]) else 1
 
 
 if __name__ == "__main__":

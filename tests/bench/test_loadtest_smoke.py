@@ -12,7 +12,18 @@ from tests.databases import PostgresDatabases
 def test_the_load_test_runs_and_reports(
     postgres_databases: PostgresDatabases, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["--seconds", "2", "--rate", "15", "--advisories", "100", "--workers", "1"]
+    argv = [
+        "--seconds",
+        "2",
+        "--warmup",
+        "1",
+        "--rate",
+        "15",
+        "--advisories",
+        "100",
+        "--workers",
+        "1",
+    ]
     assert loadtest.main(argv) == 0
     out = capsys.readouterr().out
     for kind in ("list", "screen", "batch", "all"):
@@ -26,3 +37,4 @@ def test_the_load_test_runs_and_reports(
     )
     assert set(figures) == {"node", "postgres", "generator"}
     assert figures["node"] > 0, cpu
+    assert "warm-up (not counted): 15 requests" in out
