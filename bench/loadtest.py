@@ -325,26 +325,22 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            warmup = asyncio.run(
-                drive(
-                    server.url,
-                    members.reader_token,
-                    rate=args.rate,
-                    seconds=args.warmup,
-                    names=names,
-                    seed=1,
-                )
-            )
-            with cpu_meter(server) as cpu:
-                run = asyncio.run(
+
+            def traffic(seconds: float, seed: int) -> Run:
+                return asyncio.run(
                     drive(
                         server.url,
                         members.reader_token,
                         rate=args.rate,
-                        seconds=args.seconds,
+                        seconds=seconds,
                         names=names,
+                        seed=seed,
                     )
                 )
+
+            warmup = traffic(args.warmup, seed=1)
+            with cpu_meter(server) as cpu:
+                run = traffic(args.seconds, seed=20261129)
             run.cpu = cpu
     except Unavailable as exc:
         print(f"load test needs PostgreSQL: {exc}", file=sys.stderr)

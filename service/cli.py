@@ -158,8 +158,8 @@ def serve(host: str, port: int, workers: int) -> None:
         raise click.ClickException("This data directory has no node: run 'trex-node init' first.")
     import uvicorn
 
-    from service.api.connections import PROTOCOL
     from service.observability.logs import logging_config
+    from service.serving import PROTOCOL
 
     directory = _metrics_directory(settings, workers)
     try:

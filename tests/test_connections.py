@@ -8,7 +8,7 @@ import socket
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from service.api.connections import PROTOCOL, NoDelayHttpProtocol
+from service.serving import PROTOCOL, NoDelayHttpProtocol
 
 
 async def _app(scope: object, receive: object, send: object) -> None:

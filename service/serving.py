@@ -1,4 +1,4 @@
-"""uvicorn's HTTP protocol, with Nagle's algorithm off on every connection.
+"""The server process's own parts for uvicorn: its HTTP protocol, with Nagle's algorithm off.
 
 asyncio turns Nagle's algorithm off (``TCP_NODELAY``) only on sockets whose ``proto`` says TCP.
 With ``serve --workers N`` uvicorn binds the listening socket itself, as
@@ -15,7 +15,7 @@ import socket
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-PROTOCOL = "service.api.connections:NoDelayHttpProtocol"
+PROTOCOL = "service.serving:NoDelayHttpProtocol"
 """What ``trex-node serve`` gives uvicorn as its ``http`` protocol (workers import it)."""
 
 _INTERNET = (socket.AF_INET, socket.AF_INET6)
