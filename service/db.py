@@ -149,13 +149,13 @@ def audited_read(factory: sessionmaker[Session]) -> Iterator[Session]:
     and COMMIT. On SQLite an entry takes three statements, so this is a ``transaction`` there.
     """
     with factory() as session:
-        if session.get_bind().dialect.name != "postgresql":
-            with session.begin():
-                yield session
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            yield session
+            session.commit()
             return
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    with transaction(factory) as session:
         yield session
-        session.commit()
 
 
 @contextmanager

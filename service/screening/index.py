@@ -146,11 +146,10 @@ class _Tables:
     brands: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     identifiers: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     longest_chinese: int = 0
-    # ``_spellings`` of query words seen, as of ``vocabulary_size`` words: most words of
-    # organisation names recur from query to query, and a fuzzy search of the vocabulary is
-    # most of what a screen costs. A new word empties it, as it may be a slip of any of them.
+    # ``_spellings`` of query words seen: most words of organisation names recur from query to
+    # query, and a fuzzy search of the vocabulary is most of what a screen costs. A new word
+    # empties it, as it may be a slip of any of them.
     spellings: dict[str, frozenset[str]] = field(default_factory=dict)
-    vocabulary_size: int = 0
 
 
 def identifier_key(value: str) -> str:
@@ -376,7 +375,6 @@ class ScreeningIndex:
             if token not in tables.words:
                 tables.words.add(token)
                 tables.vocabulary_by_length[len(token)].add(token)
-                tables.vocabulary_size += 1
                 tables.spellings.clear()
 
     def _add_without_leading_place(
@@ -619,7 +617,7 @@ class ScreeningIndex:
         known = tables.spellings.get(token)
         if known is not None:
             return known
-        size = tables.vocabulary_size
+        size = len(tables.words)
         allowed = _allowed_slips(token)
         found: set[str] = set()
         for length in range(len(token) - allowed, len(token) + allowed + 1):
@@ -633,7 +631,7 @@ class ScreeningIndex:
                     found.add(word)
         spellings = frozenset(found)
         # Kept only if no word came meanwhile (a refresh on another thread), and bounded.
-        if tables.vocabulary_size == size:
+        if len(tables.words) == size:
             if len(tables.spellings) >= _SPELLINGS_KEPT:
                 tables.spellings.clear()
             tables.spellings[token] = spellings
